@@ -1,0 +1,35 @@
+//! # vigil
+//!
+//! A single-threaded [mio] event loop that holds many long-lived TCP
+//! connections, keeps the ones that show signs of life and reaps the ones that
+//! go quiet, on time, for almost no memory or CPU per connection.
+//!
+//! # From the top
+//!
+//! - [`Reactor`] owns the listener, the connections (in a [`slab`]) and one
+//!   timer per connection. It decides *when*: readiness, deadlines, limits,
+//!   closing.
+//! - [`Handler`] is what an embedder writes. It decides *what bytes* go out
+//!   when a connection opens, sends data, has been silent for a while, or
+//!   closes. [`LineProtocol`] is vigil's own heartbeat protocol, written as one
+//!   such handler.
+//! - [`Wheel`] is the hierarchical timer wheel under the reactor, usable on its
+//!   own: ticks in, expired keys out. [`Clock`] converts `Instant`s to ticks.
+//!
+//! The standalone server (`cargo run --release`), its client `vigil-client`
+//! and the load generator `vigil-load` are binaries of this package; their
+//! command-line code is not part of the library.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod clock;
+pub mod protocol;
+mod reactor;
+mod wheel;
+
+pub use clock::Clock;
+pub use protocol::LineProtocol;
+pub use reactor::{
+    CloseReason, Config, ConnId, Context, Handler, Reactor, ShutdownHandle, Stats,
+};
+pub use wheel::{TimerKey, Wheel};

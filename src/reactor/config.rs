@@ -1,0 +1,55 @@
+use std::time::Duration;
+
+/// Per-reactor settings. Start from [`Config::default`] and change fields.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// let mut config = vigil::Config::default();
+/// config.idle_timeout = Some(Duration::from_secs(30));
+/// config.probe_after = Some(Duration::from_secs(20));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Close a connection that has sent nothing for this long. Default 5 s.
+    pub idle_timeout: Option<Duration>,
+    /// Close a connection this long after accept, whatever it does. Default off.
+    pub lifetime: Option<Duration>,
+    /// Call [`Handler::on_probe`](crate::Handler::on_probe) after this much
+    /// silence (once per silence). Default off.
+    pub probe_after: Option<Duration>,
+    /// Open connections at most; the next one is refused. Default 100,000.
+    pub max_connections: usize,
+    /// Bytes queued for one peer before it is closed as a slow reader.
+    /// Default 64 KiB.
+    pub max_output: usize,
+    /// Timer resolution. Default 10 ms.
+    pub tick: Duration,
+    /// Bytes read from one connection per readiness turn before the others
+    /// get theirs. Default 64 KiB.
+    pub read_budget: usize,
+    /// How often, at most, [`Handler::on_stats`](crate::Handler::on_stats)
+    /// is called while counters change. Default off.
+    pub stats_interval: Option<Duration>,
+    /// After running out of file descriptors, how long accepting pauses
+    /// (unless a connection closes first). Default 100 ms.
+    pub accept_retry: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            idle_timeout: Some(Duration::from_secs(5)),
+            lifetime: None,
+            probe_after: None,
+            max_connections: 100_000,
+            max_output: 64 * 1024,
+            tick: Duration::from_millis(10),
+            read_budget: 64 * 1024,
+            stats_interval: None,
+            accept_retry: Duration::from_millis(100),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+use std::fmt;
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Nothing received for the idle timeout.
+    Idle,
+    /// The connection's lifetime from accept ran out.
+    Lifetime,
+    /// The handler asked ([`Context::close`](crate::Context::close)), e.g. `QUIT`.
+    Quit,
+    /// The handler refused the input
+    /// ([`Context::close_protocol_error`](crate::Context::close_protocol_error)).
+    ProtocolError,
+    /// The reactor is shutting down.
+    Shutdown,
+    /// The reactor was at `max_connections` when this connection arrived.
+    Full,
+    /// The peer did not read and its output passed `max_output`.
+    SlowReader,
+    /// The peer closed or reset the connection.
+    PeerClosed,
+    /// Any other I/O error on the socket.
+    Io,
+}
+
+impl CloseReason {
+    /// Every reason, in the order [`Stats::closed`] indexes them.
+    pub const ALL: [CloseReason; 9] = [
+        CloseReason::Idle,
+        CloseReason::Lifetime,
+        CloseReason::Quit,
+        CloseReason::ProtocolError,
+        CloseReason::Shutdown,
+        CloseReason::Full,
+        CloseReason::SlowReader,
+        CloseReason::PeerClosed,
+        CloseReason::Io,
+    ];
+
+    /// A short lowercase name: `idle`, `lifetime`, `quit`, `protocol-error`,
+    /// `shutdown`, `full`, `slow-reader`, `peer-closed`, `io`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Idle => "idle",
+            CloseReason::Lifetime => "lifetime",
+            CloseReason::Quit => "quit",
+            CloseReason::ProtocolError => "protocol-error",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::Full => "full",
+            CloseReason::SlowReader => "slow-reader",
+            CloseReason::PeerClosed => "peer-closed",
+            CloseReason::Io => "io",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Counters kept by a [`Reactor`](crate::Reactor).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections accepted (including those refused as full).
+    pub accepted: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Most connections open at once.
+    pub peak_open: u64,
+    /// Bytes read from peers.
+    pub bytes_in: u64,
+    /// Bytes written to peers.
+    pub bytes_out: u64,
+    /// Times accepting paused because file descriptors ran out.
+    pub accept_pauses: u64,
+    closed: [u64; CloseReason::ALL.len()],
+}
+
+impl Stats {
+    /// Connections closed for `reason`.
+    pub fn closed(&self, reason: CloseReason) -> u64 {
+        self.closed[reason.index()]
+    }
+    /// Connections closed for any reason.
+    pub fn closed_total(&self) -> u64 {
+        self.closed.iter().sum()
+    }
+    pub(crate) fn count_close(&mut self, reason: CloseReason) {
+        self.closed[reason.index()] += 1;
+    }
+}
