@@ -1,133 +1,759 @@
-//! The reactor (stub API: bodies being built).
-use std::io;
+//! The reactor: one thread, one [`mio::Poll`], connections in a [`Slab`], one
+//! timer-wheel entry per connection.
+//!
+//! # One loop iteration
+//!
+//! 1. Poll, with the time to the earliest of: the wheel's next deadline, the
+//!    end of an accept pause, the next stats report. Zero when connections
+//!    wait for another read turn; infinite when nothing is due.
+//! 2. Read the clock once: that tick is "now" for the whole iteration.
+//! 3. Dispatch events: writable connections flush their queue; readable ones
+//!    are read until drained or until their byte budget is spent, each chunk
+//!    handed to [`Handler::on_data`].
+//! 4. Give deferred connections (budget spent) another turn.
+//! 5. Pop every due timer: close, probe, or re-arm at the true deadline.
+//! 6. Accept until the backlog is empty, unless paused.
+//! 7. Report counters to [`Handler::on_stats`] if due.
+//!
+//! See `docs/architecture.md` for the invariants.
+
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Waker};
+use slab::Slab;
+
+use crate::clock::Clock;
+use standin_wheel::Wheel; // TEMPORARY
 
 mod config;
+mod conn;
+mod handler;
+mod shutdown;
+mod standin_wheel; // TEMPORARY
 mod stats;
+mod token;
+
 pub use config::Config;
+pub use handler::{Context, Handler};
+pub use shutdown::ShutdownHandle;
 pub use stats::{CloseReason, Stats};
+pub use token::ConnId;
 
-/// Identifies one connection for as long as it is open; never reused for a
-/// later connection in the same slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId(u64);
+use conn::{Conn, ConnIo, Due, Output, TickLimits, Timing, NEVER};
+use token::{LISTENER, WAKER};
 
-/// What an embedder writes: the bytes a connection sends and receives.
-/// All methods have default bodies.
-pub trait Handler {
-    /// Per-connection protocol state, kept inline in the reactor's slab.
-    type Conn: Default;
-    /// A connection was accepted. `conn` is `Default::default()`.
-    fn on_open(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn) {
-        let _ = (cx, conn);
-    }
-    /// Bytes arrived. Every byte already counts as activity.
-    fn on_data(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn, data: &[u8]) {
-        let _ = (cx, conn, data);
-    }
-    /// The connection has been silent for `probe_after`.
-    fn on_probe(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn) {
-        let _ = (cx, conn);
-    }
-    /// The connection is closing; a last write is still attempted, best effort.
-    fn on_close(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn, reason: CloseReason) {
-        let _ = (cx, conn, reason);
-    }
-    /// A connection arrived while the reactor was full: bytes written to it,
-    /// best effort, before it is closed.
-    fn on_full(&mut self) -> &[u8] {
-        &[]
-    }
-    /// Counters changed since the last call (at most once per
-    /// `Config::stats_interval`, never while nothing changes).
-    fn on_stats(&mut self, stats: &Stats) {
-        let _ = stats;
-    }
-}
-
-/// The handle a [`Handler`] gets on the current connection.
-#[derive(Debug)]
-pub struct Context<'a> {
-    _p: std::marker::PhantomData<&'a ()>,
-}
-
-impl Context<'_> {
-    /// This connection's id.
-    pub fn id(&self) -> ConnId {
-        todo!()
-    }
-    /// Queue bytes for the peer (written after the callback, in order).
-    pub fn write(&mut self, bytes: &[u8]) {
-        let _ = bytes;
-        todo!()
-    }
-    /// Close after this callback with [`CloseReason::Quit`].
-    pub fn close(&mut self) {
-        todo!()
-    }
-    /// Close after this callback with [`CloseReason::ProtocolError`].
-    pub fn close_protocol_error(&mut self) {
-        todo!()
-    }
-    /// Override this connection's idle timeout (`None`: off).
-    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
-        let _ = timeout;
-        todo!()
-    }
-    /// Override this connection's lifetime, counted from accept (`None`: off).
-    pub fn set_lifetime(&mut self, lifetime: Option<Duration>) {
-        let _ = lifetime;
-        todo!()
-    }
-    /// The reactor's counters.
-    pub fn stats(&self) -> &Stats {
-        todo!()
-    }
-}
-
-/// Stops a running [`Reactor`] from any thread.
-#[derive(Debug, Clone)]
-pub struct ShutdownHandle {}
-
-impl ShutdownHandle {
-    /// Ask the reactor to stop: it stops accepting, closes every connection
-    /// with [`CloseReason::Shutdown`] and returns from [`Reactor::run`].
-    pub fn shutdown(&self) {
-        todo!()
-    }
-}
+/// Readiness events taken per poll.
+const EVENTS_CAPACITY: usize = 1024;
+/// The one read buffer: large enough that a heartbeat is one short read.
+const READ_BUFFER: usize = 64 * 1024;
+/// Bytes read and discarded from a closing connection so that the kernel
+/// sends FIN, not RST, and the peer can still read the last line.
+const DRAIN_ON_CLOSE: usize = 64 * 1024;
 
 /// The single-threaded event loop.
+///
+/// A reactor owns a listener and every connection accepted from it. It
+/// closes connections that send nothing for
+/// [`Config::idle_timeout`], that outlive [`Config::lifetime`], that do not
+/// read their output, or that its [`Handler`] gives up on; it calls
+/// [`Handler::on_probe`] on connections silent for [`Config::probe_after`].
+///
+/// # Examples
+///
+/// Reaping without any protocol: connections that say nothing for 200 ms are
+/// closed.
+///
+/// ```
+/// use std::io::Read;
+/// use std::net::TcpStream;
+/// use std::thread;
+/// use std::time::Duration;
+/// use vigil::{CloseReason, Config, Handler, Reactor};
+///
+/// struct Silent;
+/// impl Handler for Silent {
+///     type Conn = ();
+/// }
+///
+/// let mut config = Config::default();
+/// config.idle_timeout = Some(Duration::from_millis(200));
+/// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, config, Silent)?;
+/// let addr = reactor.local_addr()?;
+/// let handle = reactor.shutdown_handle();
+/// let server = thread::spawn(move || {
+///     reactor.run().unwrap();
+///     reactor.stats().closed(CloseReason::Idle)
+/// });
+///
+/// let mut client = TcpStream::connect(addr)?;
+/// let mut buf = [0; 1];
+/// assert_eq!(client.read(&mut buf)?, 0); // closed by the server, idle
+/// handle.shutdown();
+/// assert_eq!(server.join().unwrap(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Reactor<H: Handler> {
+    core: Core<H::Conn>,
     handler: H,
 }
 
 impl<H: Handler> Reactor<H> {
-    /// Bind `addr` and build a reactor around it.
+    /// Binds `addr` and builds a reactor that will serve it with `handler`.
+    ///
+    /// # Errors
+    ///
+    /// Binding fails (address in use, no permission), the poll cannot be
+    /// created, or `config` is invalid (zero tick): `InvalidInput`.
     pub fn bind(addr: SocketAddr, config: Config, handler: H) -> io::Result<Reactor<H>> {
-        let _ = (addr, config, handler);
-        todo!()
+        Reactor::with_listener(TcpListener::bind(addr)?, config, handler)
     }
-    /// The address the listener is bound to (the real port when 0 was asked).
+
+    /// Builds a reactor around a listener the caller bound and configured
+    /// (backlog, socket options). The listener is switched to non-blocking.
+    ///
+    /// # Errors
+    ///
+    /// As for [`bind`](Reactor::bind), but for binding.
+    pub fn from_std(
+        listener: std::net::TcpListener,
+        config: Config,
+        handler: H,
+    ) -> io::Result<Reactor<H>> {
+        listener.set_nonblocking(true)?;
+        Reactor::with_listener(TcpListener::from_std(listener), config, handler)
+    }
+
+    fn with_listener(listener: TcpListener, config: Config, handler: H) -> io::Result<Reactor<H>> {
+        Ok(Reactor {
+            core: Core::new(listener, config)?,
+            handler,
+        })
+    }
+
+    /// The address the listener is bound to: the real port when port 0 was
+    /// asked.
+    ///
+    /// # Errors
+    ///
+    /// The reactor has shut down (its listener is closed): `NotConnected`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        todo!()
+        match &self.core.listener {
+            Some(listener) => listener.local_addr(),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
-    /// A handle that stops this reactor from another thread.
+
+    /// A handle that stops this reactor, from any thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        todo!()
+        self.core.shutdown.clone()
     }
-    /// Run until shut down.
+
+    /// Runs the event loop until [`ShutdownHandle::shutdown`] is called, then
+    /// closes every connection with [`CloseReason::Shutdown`] and returns.
+    ///
+    /// # Errors
+    ///
+    /// Polling fails (not for an interrupted system call). Errors on one
+    /// connection only close that connection; failing accepts pause
+    /// accepting.
     pub fn run(&mut self) -> io::Result<()> {
-        todo!()
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        while !self.core.shutdown.is_requested() {
+            let timeout = self.core.poll_timeout();
+            if let Err(err) = self.core.poll.poll(&mut events, timeout) {
+                if interrupted(&err) {
+                    continue;
+                }
+                return Err(err);
+            }
+            self.core.now = self.core.clock.tick_at(Instant::now()).max(self.core.now);
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.core.accept_ready = true,
+                    WAKER => {} // the shutdown flag is checked by the loop
+                    token => {
+                        if let Some(id) = ConnId::from_token(token) {
+                            self.core.on_event(&mut self.handler, id, event);
+                        }
+                    }
+                }
+            }
+            self.core.run_deferred(&mut self.handler);
+            self.core.expire(&mut self.handler);
+            self.core.accept(&mut self.handler);
+            self.core.report_stats(&mut self.handler);
+        }
+        self.core.shut_down(&mut self.handler);
+        Ok(())
     }
+
     /// The counters.
     pub fn stats(&self) -> &Stats {
-        todo!()
+        &self.core.stats
     }
+
     /// The handler.
     pub fn handler(&self) -> &H {
         &self.handler
     }
+
+    /// The handler, mutably (between runs).
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+}
+
+/// Everything but the handler, so that handler calls can borrow both.
+#[derive(Debug)]
+struct Core<S> {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    shutdown: ShutdownHandle,
+    conns: Slab<Conn<S>>,
+    wheel: Wheel<ConnId>,
+    clock: Clock,
+    /// The tick of this loop iteration.
+    now: u64,
+    limits: TickLimits,
+    config: Config,
+    read_buf: Vec<u8>,
+    /// What the current callback wrote; empty between callbacks.
+    write_buf: Vec<u8>,
+    /// Connections whose read budget ran out, read again next iteration.
+    deferred: Vec<ConnId>,
+    next_generation: u32,
+    /// The listener reported readiness that accept has not drained yet.
+    accept_ready: bool,
+    /// Accepting pauses until this tick (file descriptors ran out).
+    accept_paused_until: Option<u64>,
+    /// A warning for the current fd-exhaustion episode has been logged.
+    accept_episode: bool,
+    stats: Stats,
+    stats_due: Option<u64>,
+}
+
+impl<S: Default> Core<S> {
+    fn new(mut listener: TcpListener, mut config: Config) -> io::Result<Core<S>> {
+        config.max_connections = config.max_connections.min(token::MAX_KEYS);
+        if config.tick.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "tick must be longer than zero",
+            ));
+        }
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let clock = Clock::new(config.tick);
+        let ticks = |d: Option<Duration>| d.map_or(0, |d| clock.ticks_for(d));
+        let limits = TickLimits {
+            idle: ticks(config.idle_timeout),
+            lifetime: ticks(config.lifetime),
+            probe: ticks(config.probe_after),
+        };
+        Ok(Core {
+            poll,
+            listener: Some(listener),
+            shutdown: ShutdownHandle::new(waker),
+            conns: Slab::new(),
+            wheel: Wheel::new(),
+            clock,
+            now: 0,
+            limits,
+            read_buf: vec![0; READ_BUFFER.max(config.read_budget.min(READ_BUFFER))],
+            write_buf: Vec::new(),
+            deferred: Vec::new(),
+            next_generation: 0,
+            accept_ready: true,
+            accept_paused_until: None,
+            accept_episode: false,
+            stats: Stats::default(),
+            stats_due: None,
+            config,
+        })
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.deferred.is_empty() || (self.accept_ready && self.accept_paused_until.is_none()) {
+            return Some(Duration::ZERO);
+        }
+        let next = [
+            self.wheel.next_deadline(),
+            self.accept_paused_until,
+            self.stats_due,
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        Some(
+            self.clock
+                .instant_of(next)
+                .saturating_duration_since(Instant::now()),
+        )
+    }
+
+    fn on_event<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId, event: &Event) {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return; // an event for a connection closed earlier in this batch
+        };
+        if event.is_writable() && conn.io.output.is_some() {
+            if let Err(reason) = self.flush_queued(id) {
+                return self.close(handler, id, reason);
+            }
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.read(handler, id, event.is_read_closed());
+        }
+    }
+
+    /// Reads `id` until the socket is drained or the read budget is spent.
+    /// `eof_seen`: the event reported the peer's FIN, so a short read does
+    /// not mean drained.
+    fn read<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId, eof_seen: bool) {
+        let mut budget = self.config.read_budget.max(1);
+        loop {
+            let Some(conn) = live(&mut self.conns, id) else {
+                return;
+            };
+            let n = match conn.io.stream.read(&mut self.read_buf) {
+                Ok(0) => return self.close(handler, id, CloseReason::PeerClosed),
+                Ok(n) => n,
+                Err(err) if would_block(&err) => return,
+                Err(err) if interrupted(&err) => continue,
+                Err(err) => return self.close(handler, id, close_reason(&err)),
+            };
+            conn.io.timing.activity(self.now);
+            self.stats.bytes_in += n as u64;
+
+            let data = std::mem::take(&mut self.read_buf);
+            let open = self.callback(handler, id, |h, cx, state| {
+                h.on_data(cx, state, &data[..n]);
+            });
+            let full_read = n == data.len();
+            self.read_buf = data;
+            if !open {
+                return;
+            }
+            // A short read drained the socket (epoll(7)); new bytes bring a
+            // new edge. Only a FIN already reported needs reading on to EOF.
+            if !full_read && !eof_seen {
+                return;
+            }
+            budget = budget.saturating_sub(n);
+            if budget == 0 {
+                return self.defer(id);
+            }
+        }
+    }
+
+    fn defer(&mut self, id: ConnId) {
+        if let Some(conn) = live(&mut self.conns, id) {
+            if !conn.io.queued {
+                conn.io.queued = true;
+                self.deferred.push(id);
+            }
+        }
+    }
+
+    /// Gives each connection deferred by the last iteration another turn.
+    fn run_deferred<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
+        let turns = self.deferred.len();
+        for i in 0..turns {
+            let id = self.deferred[i];
+            if let Some(conn) = live(&mut self.conns, id) {
+                conn.io.queued = false;
+                self.read(handler, id, false);
+            }
+        }
+        self.deferred.drain(..turns);
+    }
+
+    /// Runs one handler callback on the live connection `id`, then carries
+    /// out what it asked: re-arm, send, close. Returns whether `id` is still
+    /// open.
+    fn callback<H: Handler<Conn = S>>(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+        f: impl FnOnce(&mut H, &mut Context<'_>, &mut S),
+    ) -> bool {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return false;
+        };
+        let Conn { io, state } = conn;
+        let mut cx = Context::new(id, io, &mut self.write_buf, &self.stats, &self.clock);
+        f(handler, &mut cx, state);
+        let (close, retimed) = cx.finish();
+        if retimed {
+            self.arm(id);
+        }
+        let flushed = self.flush(id);
+        match flushed.err().or(close) {
+            Some(reason) => {
+                self.close(handler, id, reason);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Sends what the last callback wrote: straight to the socket unless
+    /// output is already queued; the rest is queued up to `max_output`.
+    fn flush(&mut self, id: ConnId) -> Result<(), CloseReason> {
+        if self.write_buf.is_empty() {
+            return Ok(());
+        }
+        let max_output = self.config.max_output;
+        let Some(conn) = live(&mut self.conns, id) else {
+            return Ok(());
+        };
+        let io = &mut conn.io;
+        let bytes = &self.write_buf[..];
+        let result = match io.output.as_deref_mut() {
+            Some(out) if out.len() + bytes.len() > max_output => Err(CloseReason::SlowReader),
+            Some(out) => {
+                out.push(bytes);
+                Ok(())
+            }
+            None => match write_some(&mut io.stream, bytes) {
+                Ok(n) => {
+                    self.stats.bytes_out += n as u64;
+                    let rest = &bytes[n..];
+                    if rest.is_empty() {
+                        Ok(())
+                    } else if rest.len() > max_output {
+                        Err(CloseReason::SlowReader)
+                    } else {
+                        let mut out = Box::<Output>::default();
+                        out.push(rest);
+                        io.output = Some(out);
+                        self.poll
+                            .registry()
+                            .reregister(
+                                &mut io.stream,
+                                id.token(),
+                                Interest::READABLE | Interest::WRITABLE,
+                            )
+                            .map_err(|err| close_reason(&err))
+                    }
+                }
+                Err(err) => Err(close_reason(&err)),
+            },
+        };
+        self.write_buf.clear();
+        result
+    }
+
+    /// Writes queued output after a writable event; drops the queue and the
+    /// writable interest once it is empty.
+    fn flush_queued(&mut self, id: ConnId) -> Result<(), CloseReason> {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return Ok(());
+        };
+        let io = &mut conn.io;
+        let Some(out) = io.output.as_deref_mut() else {
+            return Ok(());
+        };
+        let n = write_some(&mut io.stream, out.pending()).map_err(|err| close_reason(&err))?;
+        out.consume(n);
+        self.stats.bytes_out += n as u64;
+        if out.len() == 0 {
+            io.output = None;
+            self.poll
+                .registry()
+                .reregister(&mut io.stream, id.token(), Interest::READABLE)
+                .map_err(|err| close_reason(&err))?;
+        }
+        Ok(())
+    }
+
+    /// Makes the registered deadline no later than the true one.
+    fn arm(&mut self, id: ConnId) {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return;
+        };
+        let next = conn.io.timing.next_deadline(&self.limits);
+        match conn.io.timer {
+            Some(key) if next < self.wheel.deadline(key).unwrap_or(NEVER) => {
+                self.wheel.reset(key, next);
+            }
+            Some(_) => {} // registered <= true already
+            None if next != NEVER => conn.io.timer = Some(self.wheel.insert(next, id)),
+            None => {}
+        }
+    }
+
+    /// Acts on every due timer.
+    fn expire<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
+        while let Some((_, id)) = self.wheel.pop_expired(self.now) {
+            let Some(conn) = live(&mut self.conns, id) else {
+                continue;
+            };
+            conn.io.timer = None;
+            match conn.io.timing.due(self.now, &self.limits) {
+                Due::Close(reason) => self.close(handler, id, reason),
+                Due::Probe => {
+                    conn.io.timing.probed = true;
+                    if self.callback(handler, id, |h, cx, state| h.on_probe(cx, state)) {
+                        self.arm(id);
+                    }
+                }
+                Due::At(_) => self.arm(id),
+                Due::Never => {}
+            }
+        }
+        if self
+            .accept_paused_until
+            .is_some_and(|tick| tick <= self.now)
+        {
+            self.accept_paused_until = None;
+        }
+    }
+
+    /// Accepts until the backlog is empty, accepting is paused, or the
+    /// reactor is shutting down.
+    fn accept<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
+        while self.accept_ready && self.accept_paused_until.is_none() {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, _)) => self.open(handler, stream),
+                Err(err) if would_block(&err) => {
+                    self.accept_ready = false;
+                    if self.accept_episode {
+                        self.accept_episode = false;
+                        log::info!("accepting again: the backlog is drained");
+                    }
+                }
+                Err(err) if interrupted(&err) || transient_accept_error(&err) => {}
+                Err(err) => self.pause_accepting(&err),
+            }
+        }
+    }
+
+    /// Stops taking from the listener for `accept_retry`, or until a
+    /// connection closes: no busy loop while descriptors are short, and the
+    /// backlog keeps waiting connections until then.
+    fn pause_accepting(&mut self, err: &io::Error) {
+        self.stats.accept_pauses += 1;
+        self.accept_paused_until =
+            Some(self.now + self.clock.ticks_for(self.config.accept_retry).max(1));
+        if !self.accept_episode {
+            self.accept_episode = true;
+            if fd_exhausted(err) {
+                log::warn!(
+                    "out of file descriptors with {} connections open ({err}): pausing accept, retrying every {:?} or when a connection closes",
+                    self.stats.open,
+                    self.config.accept_retry
+                );
+            } else {
+                log::warn!(
+                    "accept failed ({err}): pausing accept for {:?}",
+                    self.config.accept_retry
+                );
+            }
+        }
+    }
+
+    fn open<H: Handler<Conn = S>>(&mut self, handler: &mut H, mut stream: TcpStream) {
+        self.stats.accepted += 1;
+        if self.conns.len() >= self.config.max_connections {
+            return self.refuse(handler, stream);
+        }
+        let generation = self.next_generation;
+        self.next_generation = generation.wrapping_add(1);
+        let entry = self.conns.vacant_entry();
+        let id = ConnId::new(entry.key(), generation);
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, id.token(), Interest::READABLE)
+        {
+            log::warn!("could not register an accepted connection: {err}");
+            return;
+        }
+        // Replies are small and latency matters more than segment count.
+        let _ = stream.set_nodelay(true);
+        entry.insert(Conn {
+            io: ConnIo {
+                stream,
+                generation,
+                timer: None,
+                queued: false,
+                timing: Timing::accepted(self.now, &self.limits),
+                output: None,
+            },
+            state: S::default(),
+        });
+        self.stats.open += 1;
+        self.stats.peak_open = self.stats.peak_open.max(self.stats.open);
+        self.counters_changed();
+        log::trace!("connection {id} opened");
+        self.arm(id);
+        self.callback(handler, id, |h, cx, state| h.on_open(cx, state));
+    }
+
+    /// Turns away a connection that arrived while the reactor was full.
+    fn refuse<H: Handler<Conn = S>>(&mut self, handler: &mut H, mut stream: TcpStream) {
+        let bytes = handler.on_full();
+        if let Ok(n) = write_some(&mut stream, bytes) {
+            self.stats.bytes_out += n as u64;
+        }
+        drain(&mut stream, &mut self.read_buf);
+        self.stats.count_close(CloseReason::Full);
+        self.counters_changed();
+    }
+
+    /// Closes `id`: the handler's last words, a best-effort flush, then the
+    /// socket. Stale ids are ignored.
+    fn close<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId, reason: CloseReason) {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return;
+        };
+        let Conn { io, state } = conn;
+        // Bytes the failed flush could not take are dropped; the closing
+        // line follows what was queued.
+        self.write_buf.clear();
+        let mut cx = Context::new(id, io, &mut self.write_buf, &self.stats, &self.clock);
+        handler.on_close(&mut cx, state, reason);
+        let mut conn = self.conns.remove(id.key());
+        if let Some(key) = conn.io.timer {
+            self.wheel.cancel(key);
+        }
+        // A half-closed peer still reads: only a failed socket gets nothing.
+        if reason != CloseReason::Io {
+            self.stats.bytes_out += last_words(&mut conn.io, &self.write_buf) as u64;
+            drain(&mut conn.io.stream, &mut self.read_buf);
+        }
+        self.write_buf.clear();
+        drop(conn); // closes the socket; epoll forgets it with the descriptor
+        self.stats.open -= 1;
+        self.stats.count_close(reason);
+        self.counters_changed();
+        log::trace!("connection {id} closed: {reason}");
+        // A descriptor is free again: try the backlog now.
+        self.accept_paused_until = None;
+    }
+
+    fn counters_changed(&mut self) {
+        if let (Some(interval), None) = (self.config.stats_interval, self.stats_due) {
+            self.stats_due = Some(self.now + self.clock.ticks_for(interval).max(1));
+        }
+    }
+
+    fn report_stats<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
+        if self.stats_due.is_some_and(|tick| tick <= self.now) {
+            self.stats_due = None;
+            handler.on_stats(&self.stats);
+        }
+    }
+
+    /// Stops accepting and closes every connection with
+    /// [`CloseReason::Shutdown`].
+    fn shut_down<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .map(|(key, conn)| ConnId::new(key, conn.io.generation))
+            .collect();
+        for id in ids {
+            self.close(handler, id, CloseReason::Shutdown);
+        }
+        if self.stats_due.is_some() {
+            self.stats_due = None;
+            handler.on_stats(&self.stats);
+        }
+    }
+}
+
+/// The connection `id` names, unless it has closed (a stale id).
+fn live<S>(conns: &mut Slab<Conn<S>>, id: ConnId) -> Option<&mut Conn<S>> {
+    conns
+        .get_mut(id.key())
+        .filter(|conn| conn.io.generation == id.generation())
+}
+
+/// Writes queued output, then `bytes`, as far as the socket takes them now.
+/// Returns the bytes written.
+fn last_words(io: &mut ConnIo, bytes: &[u8]) -> usize {
+    let mut written = 0;
+    if let Some(out) = io.output.take() {
+        match write_some(&mut io.stream, out.pending()) {
+            Ok(n) if n == out.len() => written += n,
+            Ok(n) => return n,
+            Err(_) => return 0,
+        }
+    }
+    written + write_some(&mut io.stream, bytes).unwrap_or(0)
+}
+
+/// Reads and discards what the peer already sent, a bounded amount, so that
+/// closing sends FIN rather than RST (which could destroy our last line
+/// before the peer reads it).
+fn drain(stream: &mut TcpStream, buf: &mut [u8]) {
+    let mut left = DRAIN_ON_CLOSE;
+    while left > 0 {
+        match stream.read(buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+}
+
+/// Writes as much of `bytes` as the socket takes without blocking.
+fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.write(&bytes[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(err) if would_block(&err) => break,
+            Err(err) if interrupted(&err) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}
+
+fn would_block(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::Interrupted
+}
+
+/// The peer went away (reset, broken pipe) or something else failed.
+fn close_reason(err: &io::Error) -> CloseReason {
+    match err.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => CloseReason::PeerClosed,
+        _ => CloseReason::Io,
+    }
+}
+
+/// EMFILE / ENFILE: this process or the system is out of descriptors.
+fn fd_exhausted(err: &io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    matches!(err.raw_os_error(), Some(ENFILE | EMFILE))
+}
+
+/// Accept errors that concern only the connection being accepted.
+fn transient_accept_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    )
 }

@@ -1,0 +1,284 @@
+//! One connection's reactor-side state: its socket, its liveness deadlines,
+//! and the output it could not write yet.
+//!
+//! # Registered vs true deadlines
+//!
+//! A connection has up to three *true* deadlines, all derived from data it
+//! already keeps: idle (`last_activity` + idle timeout), lifetime (fixed at
+//! accept) and probe (`last_activity` + probe-after, until a probe is sent).
+//! The timer wheel holds one *registered* deadline per connection, and the
+//! invariant is:
+//!
+//! > registered deadline <= earliest true deadline
+//!
+//! Receiving bytes only moves true deadlines later, so a heartbeat just
+//! stores the current tick in `last_activity`: no wheel operation. When the
+//! registered deadline fires, [`Timing::due`] recomputes the true deadlines
+//! and says what to do: close, probe, or re-arm later. Only a change that
+//! moves a true deadline *earlier* (a handler shortening its own idle timeout)
+//! touches the wheel.
+//!
+//! # Rounding
+//!
+//! Ticks round so that nothing fires early: an event recorded at tick `t`
+//! happened somewhere in `[t, t + 1)`, so a deadline `d` ticks after it is
+//! registered at `t + 1 + d`.
+
+use mio::net::TcpStream;
+
+use super::standin_wheel::TimerKey; // TEMPORARY
+use crate::CloseReason;
+
+/// "Never": a deadline past any tick the reactor will see.
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// The reactor's limits converted to ticks (0 means off).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TickLimits {
+    pub(crate) idle: u64,
+    pub(crate) lifetime: u64,
+    pub(crate) probe: u64,
+}
+
+/// What a connection's timer says when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
+    /// Close now, for this reason.
+    Close(CloseReason),
+    /// Send a probe now (the handler writes it).
+    Probe,
+    /// Nothing yet: re-arm at this tick.
+    At(u64),
+    /// Nothing is timed any more.
+    Never,
+}
+
+/// A connection's liveness data; all ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    /// The tick in which the last byte arrived (accept counts as activity).
+    pub(crate) last_activity: u64,
+    /// The tick of accept.
+    pub(crate) accepted: u64,
+    /// Absolute lifetime deadline, or [`NEVER`].
+    pub(crate) lifetime_at: u64,
+    /// This connection's idle timeout in ticks (0: off). Starts as the
+    /// reactor's and may be overridden by the handler. 32 bits keep an idle
+    /// connection small; longer spans saturate (about 497 days at 10 ms).
+    pub(crate) idle: u32,
+    /// A probe was sent and no byte has arrived since.
+    pub(crate) probed: bool,
+}
+
+impl Timing {
+    /// Timing for a connection accepted at tick `now`.
+    pub(crate) fn accepted(now: u64, limits: &TickLimits) -> Timing {
+        Timing {
+            last_activity: now,
+            accepted: now,
+            lifetime_at: after(now, limits.lifetime),
+            idle: saturate(limits.idle),
+            probed: false,
+        }
+    }
+
+    /// Sets the lifetime to `span` ticks from accept (0: off).
+    pub(crate) fn set_lifetime(&mut self, span: u64) {
+        self.lifetime_at = after(self.accepted, span);
+    }
+
+    /// Records bytes received at tick `now`: the whole hot path.
+    #[inline]
+    pub(crate) fn activity(&mut self, now: u64) {
+        self.last_activity = now;
+        self.probed = false;
+    }
+
+    /// Sets the idle timeout to `span` ticks (0: off).
+    pub(crate) fn set_idle(&mut self, span: u64) {
+        self.idle = saturate(span);
+    }
+
+    fn idle_at(&self) -> u64 {
+        after(self.last_activity, u64::from(self.idle))
+    }
+
+    fn probe_at(&self, probe: u64) -> u64 {
+        if self.probed {
+            NEVER
+        } else {
+            after(self.last_activity, probe)
+        }
+    }
+
+    /// The earliest true deadline, or [`NEVER`].
+    pub(crate) fn next_deadline(&self, limits: &TickLimits) -> u64 {
+        self.lifetime_at
+            .min(self.idle_at())
+            .min(self.probe_at(limits.probe))
+    }
+
+    /// What to do at tick `now`. Lifetime wins over idle, and both over a
+    /// probe, when several are due at once.
+    pub(crate) fn due(&self, now: u64, limits: &TickLimits) -> Due {
+        if self.lifetime_at <= now {
+            Due::Close(CloseReason::Lifetime)
+        } else if self.idle_at() <= now {
+            Due::Close(CloseReason::Idle)
+        } else if self.probe_at(limits.probe) <= now {
+            Due::Probe
+        } else {
+            match self.next_deadline(limits) {
+                NEVER => Due::Never,
+                tick => Due::At(tick),
+            }
+        }
+    }
+}
+
+/// The deadline `span` ticks after an event in tick `tick`, rounded so it
+/// never comes early; [`NEVER`] when `span` is 0 (off).
+fn after(tick: u64, span: u64) -> u64 {
+    if span == 0 {
+        NEVER
+    } else {
+        tick.saturating_add(1).saturating_add(span)
+    }
+}
+
+fn saturate(span: u64) -> u32 {
+    u32::try_from(span).unwrap_or(u32::MAX)
+}
+
+/// Bytes accepted for a peer but not yet taken by its socket. Boxed inside
+/// [`ConnIo`] so that a connection with nothing queued costs one null pointer.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    buf: Vec<u8>,
+    /// Bytes of `buf` before this were already written.
+    start: usize,
+}
+
+impl Output {
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n;
+        debug_assert!(self.start <= self.buf.len());
+    }
+
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
+/// The reactor's side of one connection.
+#[derive(Debug)]
+pub(crate) struct ConnIo {
+    pub(crate) stream: TcpStream,
+    pub(crate) generation: u32,
+    /// The wheel entry holding the registered deadline, if any is timed.
+    pub(crate) timer: Option<TimerKey>,
+    /// Waiting in the reactor's ready list for another read turn.
+    pub(crate) queued: bool,
+    pub(crate) timing: Timing,
+    /// `None` while everything written so far reached the socket; writable
+    /// interest is registered exactly while this is `Some`.
+    pub(crate) output: Option<Box<Output>>,
+}
+
+/// A connection in the slab: the reactor's part and the handler's.
+#[derive(Debug)]
+pub(crate) struct Conn<S> {
+    pub(crate) io: ConnIo,
+    pub(crate) state: S,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: TickLimits = TickLimits {
+        idle: 10,
+        lifetime: 0,
+        probe: 0,
+    };
+
+    #[test]
+    fn idle_fires_one_tick_after_the_span_never_before() {
+        let t = Timing::accepted(5, &LIMITS);
+        assert_eq!(t.next_deadline(&LIMITS), 16);
+        assert_eq!(t.due(15, &LIMITS), Due::At(16));
+        assert_eq!(t.due(16, &LIMITS), Due::Close(CloseReason::Idle));
+    }
+
+    #[test]
+    fn activity_moves_only_the_true_deadline() {
+        let mut t = Timing::accepted(0, &LIMITS);
+        t.activity(8);
+        // The registered deadline (11) fires; the true one is later.
+        assert_eq!(t.due(11, &LIMITS), Due::At(19));
+    }
+
+    #[test]
+    fn lifetime_wins_over_idle_and_activity() {
+        let limits = TickLimits {
+            lifetime: 20,
+            ..LIMITS
+        };
+        let mut t = Timing::accepted(0, &limits);
+        t.activity(15);
+        assert_eq!(t.due(21, &limits), Due::Close(CloseReason::Lifetime));
+        assert_eq!(t.next_deadline(&limits), 21);
+    }
+
+    #[test]
+    fn probe_once_per_silence() {
+        let limits = TickLimits {
+            idle: 10,
+            lifetime: 0,
+            probe: 4,
+        };
+        let mut t = Timing::accepted(0, &limits);
+        assert_eq!(t.due(5, &limits), Due::Probe);
+        t.probed = true;
+        assert_eq!(t.due(5, &limits), Due::At(11));
+        t.activity(7);
+        assert!(!t.probed);
+        assert_eq!(t.due(11, &limits), Due::At(12));
+        assert_eq!(t.due(12, &limits), Due::Probe);
+    }
+
+    #[test]
+    fn nothing_timed_is_never_due() {
+        let off = TickLimits::default();
+        let t = Timing::accepted(3, &off);
+        assert_eq!(t.due(u64::MAX - 1, &off), Due::Never);
+    }
+
+    #[test]
+    fn timing_stays_small() {
+        // Paid by every idle connection: see the memory goal in docs/architecture.md.
+        assert!(std::mem::size_of::<Timing>() <= 32);
+    }
+
+    #[test]
+    fn output_compacts_and_keeps_order() {
+        let mut out = Output::default();
+        out.push(b"hello ");
+        out.consume(4);
+        out.push(b"world");
+        assert_eq!(out.pending(), b"o world");
+        assert_eq!(out.len(), 7);
+    }
+}

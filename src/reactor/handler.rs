@@ -1,0 +1,187 @@
+//! The embedder's side: [`Handler`] decides what bytes go out, [`Context`] is
+//! its handle on the current connection.
+
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::reactor::conn::ConnIo;
+use crate::{CloseReason, ConnId, Stats};
+
+/// What an embedder writes: the protocol spoken over each connection.
+///
+/// The [`Reactor`](crate::Reactor) decides *when* things happen (readiness,
+/// deadlines, limits, closing); a handler decides *what bytes* to send when
+/// they do. Every method has a default body, so a handler implements only
+/// what its protocol needs; one that implements nothing still gets idle
+/// connections reaped.
+///
+/// Callbacks run on the reactor's thread and must not block. Bytes written
+/// through the [`Context`] during a callback are sent in one write when it
+/// returns.
+///
+/// # Examples
+///
+/// An echo server whose connections are closed after 30 s of silence:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use vigil::{Config, Context, Handler, Reactor};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     type Conn = ();
+///
+///     fn on_data(&mut self, cx: &mut Context<'_>, _conn: &mut (), data: &[u8]) {
+///         cx.write(data);
+///     }
+/// }
+///
+/// let mut config = Config::default();
+/// config.idle_timeout = Some(Duration::from_secs(30));
+/// let mut reactor = Reactor::bind("127.0.0.1:4000".parse()?, config, Echo)?;
+/// reactor.run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Handler {
+    /// Per-connection protocol state, kept inline in the reactor's slab next
+    /// to the connection. Keep it small: it is paid for by every idle
+    /// connection (an `Option<Box<_>>` costs 8 bytes until it is needed).
+    type Conn: Default;
+
+    /// A connection was accepted; `conn` is fresh from `Default`.
+    fn on_open(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn) {
+        let _ = (cx, conn);
+    }
+
+    /// Bytes arrived. The reactor has already counted them as activity.
+    /// A burst may arrive in several calls, and one call may hold several
+    /// messages or part of one.
+    fn on_data(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn, data: &[u8]) {
+        let _ = (cx, conn, data);
+    }
+
+    /// The connection has sent nothing for
+    /// [`Config::probe_after`](crate::Config::probe_after): say something
+    /// that a live peer answers. Called once per silence.
+    fn on_probe(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn) {
+        let _ = (cx, conn);
+    }
+
+    /// The connection is closing for `reason`. Bytes written here are sent
+    /// best effort (the close happens even when the peer cannot take them).
+    fn on_close(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn, reason: CloseReason) {
+        let _ = (cx, conn, reason);
+    }
+
+    /// A connection arrived while
+    /// [`Config::max_connections`](crate::Config::max_connections) were open.
+    /// The returned bytes are written to it, best effort, before it is
+    /// closed; it never gets a `Conn`.
+    fn on_full(&mut self) -> &[u8] {
+        &[]
+    }
+
+    /// The counters changed. Called at most once per
+    /// [`Config::stats_interval`](crate::Config::stats_interval), and never
+    /// while connections only exchange bytes or nothing happens at all.
+    fn on_stats(&mut self, stats: &Stats) {
+        let _ = stats;
+    }
+}
+
+/// A [`Handler`]'s handle on the current connection.
+///
+/// Writes are collected while the callback runs and sent in one write when
+/// it returns; what the socket does not take is queued, up to
+/// [`Config::max_output`](crate::Config::max_output), past which the
+/// connection is closed as a [`SlowReader`](CloseReason::SlowReader).
+#[derive(Debug)]
+pub struct Context<'a> {
+    id: ConnId,
+    io: &'a mut ConnIo,
+    out: &'a mut Vec<u8>,
+    stats: &'a Stats,
+    clock: &'a Clock,
+    close: Option<CloseReason>,
+    retimed: bool,
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(
+        id: ConnId,
+        io: &'a mut ConnIo,
+        out: &'a mut Vec<u8>,
+        stats: &'a Stats,
+        clock: &'a Clock,
+    ) -> Context<'a> {
+        Context {
+            id,
+            io,
+            out,
+            stats,
+            clock,
+            close: None,
+            retimed: false,
+        }
+    }
+
+    /// What the callback asked of the reactor: a close, and whether the
+    /// connection's deadlines changed.
+    pub(crate) fn finish(self) -> (Option<CloseReason>, bool) {
+        (self.close, self.retimed)
+    }
+
+    /// This connection's id, unique among the connections this reactor has
+    /// accepted so far (see [`ConnId`]).
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Sends `bytes` to the peer, after anything written before, when the
+    /// callback returns.
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Closes the connection when the callback returns, with
+    /// [`CloseReason::Quit`]: the peer asked to leave. Write a farewell
+    /// first if the protocol has one.
+    pub fn close(&mut self) {
+        self.close.get_or_insert(CloseReason::Quit);
+    }
+
+    /// Closes the connection when the callback returns, with
+    /// [`CloseReason::ProtocolError`]: the peer sent something the protocol
+    /// refuses.
+    pub fn close_protocol_error(&mut self) {
+        self.close.get_or_insert(CloseReason::ProtocolError);
+    }
+
+    /// Overrides this connection's idle timeout (e.g. a keep-alive the client
+    /// declared). `None` or zero turns it off. Counted from the last byte
+    /// received.
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
+        let span = self.ticks(timeout);
+        self.io.timing.set_idle(span);
+        self.retimed = true;
+    }
+
+    /// Overrides this connection's lifetime, counted from accept. `None` or
+    /// zero turns it off; a lifetime already past closes the connection when
+    /// the callback returns.
+    pub fn set_lifetime(&mut self, lifetime: Option<Duration>) {
+        let span = self.ticks(lifetime);
+        self.io.timing.set_lifetime(span);
+        self.retimed = true;
+    }
+
+    /// The reactor's counters, as of the start of this callback.
+    pub fn stats(&self) -> &Stats {
+        self.stats
+    }
+
+    fn ticks(&self, duration: Option<Duration>) -> u64 {
+        duration.map_or(0, |d| self.clock.ticks_for(d))
+    }
+}

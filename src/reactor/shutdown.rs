@@ -1,0 +1,70 @@
+//! Stopping a running reactor from another thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use mio::Waker;
+
+/// Stops a running [`Reactor`](crate::Reactor) from any thread.
+///
+/// Cloneable and `Send + Sync`. [`shutdown`](ShutdownHandle::shutdown) wakes
+/// the reactor's poll; the reactor then stops accepting, closes every
+/// connection with [`CloseReason::Shutdown`](crate::CloseReason::Shutdown)
+/// (its handler may write a last line, best effort, never waiting for a peer
+/// that does not read) and returns from [`run`](crate::Reactor::run).
+///
+/// # Examples
+///
+/// ```
+/// use std::thread;
+/// use vigil::{Config, Handler, Reactor};
+///
+/// #[derive(Default)]
+/// struct Quiet;
+/// impl Handler for Quiet {
+///     type Conn = ();
+/// }
+///
+/// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), Quiet)?;
+/// let handle = reactor.shutdown_handle();
+/// let stopper = thread::spawn(move || handle.shutdown());
+/// reactor.run()?; // returns once the handle has been used
+/// stopper.join().unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    waker: Waker,
+    requested: AtomicBool,
+}
+
+impl ShutdownHandle {
+    pub(crate) fn new(waker: Waker) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::new(Shared {
+                waker,
+                requested: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Asks the reactor to stop. Returns at once; calling it again, or after
+    /// the reactor has stopped, does nothing.
+    pub fn shutdown(&self) {
+        if !self.shared.requested.swap(true, Ordering::AcqRel) {
+            // A failed wake leaves the flag set: the next poll return sees it.
+            if let Err(err) = self.shared.waker.wake() {
+                log::warn!("could not wake the reactor for shutdown: {err}");
+            }
+        }
+    }
+
+    pub(crate) fn is_requested(&self) -> bool {
+        self.shared.requested.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,95 @@
+//! Connection ids and the mio tokens they travel in.
+//!
+//! Slab keys are reused as soon as a connection closes, so a key alone cannot
+//! tell a late event or timer for the old connection from one for the new.
+//! Every id therefore packs the slab key with a generation that the reactor
+//! bumps on each accept; an event or timer whose generation differs from the
+//! connection's in that slot is stale and dropped.
+
+use std::fmt;
+
+use mio::Token;
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("vigil packs (slab key, generation) into a mio Token and needs a 64-bit usize");
+
+/// Slab keys stay below this, so a connection's token never has the low 32
+/// bits all ones (or all ones but the last), whatever its generation: those
+/// are the reactor's own tokens.
+pub(crate) const MAX_KEYS: usize = u32::MAX as usize - 1;
+
+/// The listener's token.
+pub(crate) const LISTENER: Token = Token(usize::MAX);
+/// The shutdown waker's token.
+pub(crate) const WAKER: Token = Token(usize::MAX - 1);
+
+/// Identifies one connection for as long as it is open.
+///
+/// An id is never handed to a later connection that reuses the same slot: it
+/// carries a generation, so an id kept past its connection's close refers to
+/// nothing (it is *stale*).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    pub(crate) fn new(key: usize, generation: u32) -> ConnId {
+        debug_assert!(key < MAX_KEYS, "connection key {key} out of range");
+        ConnId((u64::from(generation) << 32) | key as u64)
+    }
+
+    pub(crate) fn key(self) -> usize {
+        (self.0 & u64::from(u32::MAX)) as usize
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    pub(crate) fn token(self) -> Token {
+        Token(self.0 as usize)
+    }
+
+    /// The id carried by a connection's token; `None` for the reactor's own
+    /// tokens.
+    pub(crate) fn from_token(token: Token) -> Option<ConnId> {
+        (token != LISTENER && token != WAKER).then_some(ConnId(token.0 as u64))
+    }
+}
+
+impl fmt::Debug for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnId({}#{})", self.key(), self.generation())
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.key(), self.generation())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_key_and_generation() {
+        let id = ConnId::new(MAX_KEYS - 1, u32::MAX);
+        assert_eq!(id.key(), MAX_KEYS - 1);
+        assert_eq!(id.generation(), u32::MAX);
+        assert_eq!(ConnId::from_token(id.token()), Some(id));
+    }
+
+    #[test]
+    fn reactor_tokens_are_not_connections() {
+        assert_eq!(ConnId::from_token(LISTENER), None);
+        assert_eq!(ConnId::from_token(WAKER), None);
+        let last = ConnId::new(MAX_KEYS - 1, u32::MAX).token();
+        assert!(last != LISTENER && last != WAKER);
+    }
+
+    #[test]
+    fn same_key_other_generation_differs() {
+        assert_ne!(ConnId::new(7, 1), ConnId::new(7, 2));
+    }
+}
