@@ -1,5 +1,26 @@
-//! vigil's heartbeat line protocol, as a [`Handler`](crate::Handler). (Stub: being built.)
+//! vigil's heartbeat line protocol: the [`LineProtocol`] handler, the
+//! [`LineCodec`] that frames its lines, and the [`Request`] table.
+//!
+//! The wire contract is in `docs/protocol.md`. In short: lines end with
+//! `\n` (a `\r` before it is dropped); `PING [payload]` is answered
+//! `PONG [payload]`, `PONG` and empty lines are silent heartbeats, `QUIT` is
+//! answered `BYE quit`, anything else is echoed; every byte received keeps
+//! the connection alive.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use vigil::{Config, LineProtocol, Reactor};
+//!
+//! let mut reactor = Reactor::bind("127.0.0.1:7373".parse()?, Config::default(), LineProtocol::default())?;
+//! reactor.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-/// The heartbeat line protocol of `PROTOCOL.md`. (Stub.)
-#[derive(Debug, Default)]
-pub struct LineProtocol {}
+mod codec;
+mod handler;
+mod request;
+
+pub use codec::{LineCodec, LineTooLong, PartialLine};
+pub use handler::LineProtocol;
+pub use request::Request;
