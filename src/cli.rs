@@ -1,0 +1,398 @@
+//! The `vigil` server's command line: flags in, [`Settings`] out.
+//!
+//! Pure: nothing here binds, logs or exits. `main.rs` turns a [`CliExit`]
+//! into output and an exit status.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use log::LevelFilter;
+use vigil::Config;
+
+/// The longest DUR accepted: far beyond any sensible timeout, and small
+/// enough for every tick count to stay exact.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// How often, at most, the counters line is logged while counters change.
+pub const STATS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The flags, as clap parses them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Holds long-lived TCP connections that speak the heartbeat line protocol, and reaps the idle ones.",
+    after_help = "DUR is a whole number with a unit, ms, s or m (250ms, 5s, 2m); 0 means off.\n\
+                  Exit status: 0 after SIGINT/SIGTERM, 1 if the address cannot be bound, 2 for a bad flag or value.\n\
+                  The protocol is described in docs/protocol.md."
+)]
+struct Cli {
+    /// Address to bind (port 0: any free port)
+    #[arg(long, allow_hyphen_values = true, value_name = "ADDR", default_value = "127.0.0.1:7373", value_parser = parse_addr)]
+    listen: SocketAddr,
+
+    /// Close a connection that sends nothing for this long; 0 turns it off
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+
+    /// Close every connection this long after accept; 0 turns it off
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "0", value_parser = parse_duration)]
+    lifetime: Duration,
+
+    /// Send PING to a connection silent this long (shorter than --idle-timeout); 0 turns it off
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "0", value_parser = parse_duration)]
+    probe_after: Duration,
+
+    /// Open connections at most; the next one gets `BYE full`
+    #[arg(long, allow_hyphen_values = true, value_name = "N", default_value = "100000", value_parser = parse_positive)]
+    max_conns: usize,
+
+    /// Longest line in bytes; a longer one gets `ERR line-too-long`
+    #[arg(long, allow_hyphen_values = true, value_name = "N", default_value = "1024", value_parser = parse_positive)]
+    max_line: usize,
+
+    /// Bytes queued for a client that does not read before it is closed
+    #[arg(long, allow_hyphen_values = true, value_name = "N", default_value = "65536", value_parser = parse_positive)]
+    max_output: usize,
+
+    /// Timer wheel resolution (more than 0)
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "10ms", value_parser = parse_tick)]
+    tick: Duration,
+
+    /// Log level: error, warn, info, debug or trace
+    #[arg(long, allow_hyphen_values = true, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
+    log_level: LevelFilter,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug)]
+pub struct Settings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The reactor's settings.
+    pub config: Config,
+    /// The protocol's longest line.
+    pub max_line: usize,
+    /// The logger's level.
+    pub log_level: LevelFilter,
+}
+
+/// Why the command line does not start a server.
+#[derive(Debug)]
+pub enum CliExit {
+    /// `--help` or `--version`: print it, exit 0.
+    Info(clap::Error),
+    /// A bad flag or value: print the one-line message, exit 2.
+    Usage(String),
+}
+
+impl fmt::Display for CliExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliExit::Info(info) => write!(f, "{}", info.render()),
+            CliExit::Usage(message) => write!(f, "vigil: {message}"),
+        }
+    }
+}
+
+/// Parses the command line (the program name first).
+///
+/// # Errors
+///
+/// `--help`/`--version` ([`CliExit::Info`]), or a bad flag or value
+/// ([`CliExit::Usage`], one line naming the flag).
+pub fn parse<I, T>(args: I) -> Result<Settings, CliExit>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Cli::try_parse_from(args) {
+        Ok(cli) => cli.into_settings().map_err(CliExit::Usage),
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
+            Err(CliExit::Info(err))
+        }
+        Err(err) => Err(CliExit::Usage(one_line(&err))),
+    }
+}
+
+impl Cli {
+    fn into_settings(self) -> Result<Settings, String> {
+        let off_if_zero = |d: Duration| (!d.is_zero()).then_some(d);
+        if !self.probe_after.is_zero()
+            && !self.idle_timeout.is_zero()
+            && self.probe_after >= self.idle_timeout
+        {
+            return Err(format!(
+                "invalid value '{:?}' for '--probe-after <DUR>': must be shorter than --idle-timeout ({:?})",
+                self.probe_after, self.idle_timeout
+            ));
+        }
+        let mut config = Config::default();
+        config.idle_timeout = off_if_zero(self.idle_timeout);
+        config.lifetime = off_if_zero(self.lifetime);
+        config.probe_after = off_if_zero(self.probe_after);
+        config.max_connections = self.max_conns;
+        config.max_output = self.max_output;
+        config.tick = self.tick;
+        config.stats_interval = Some(STATS_INTERVAL);
+        Ok(Settings {
+            listen: self.listen,
+            config,
+            max_line: self.max_line,
+            log_level: self.log_level,
+        })
+    }
+}
+
+/// The first line of a clap error, without its `error: ` prefix: clap's
+/// line already names the flag and the reason; the rest is tips and usage.
+fn one_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("bad arguments");
+    first
+        .strip_prefix("error: ")
+        .unwrap_or(first)
+        .trim_end()
+        .to_owned()
+}
+
+/// Parses a DUR: a whole number with a unit, `ms`, `s` or `m`; a bare `0` is
+/// zero (off).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a whole number with a unit, ms, s or m (250ms, 5s, 2m), or 0";
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        return Err(EXPECTED.to_owned());
+    }
+    let too_long = || {
+        format!(
+            "longer than the maximum of {}m",
+            MAX_DURATION.as_secs() / 60
+        )
+    };
+    let number: u64 = number.parse().map_err(|_| too_long())?;
+    let millis = match unit {
+        "ms" => Some(number),
+        "s" => number.checked_mul(1_000),
+        "m" => number.checked_mul(60_000),
+        "" => return Err(format!("missing unit: {EXPECTED}")),
+        _ => return Err(format!("unknown unit '{unit}': {EXPECTED}")),
+    };
+    match millis.map(Duration::from_millis) {
+        Some(duration) if duration <= MAX_DURATION => Ok(duration),
+        _ => Err(too_long()),
+    }
+}
+
+/// Parses the `--tick` DUR, which cannot be off.
+fn parse_tick(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        tick if tick.is_zero() => Err("must be longer than 0".to_owned()),
+        tick => Ok(tick),
+    }
+}
+
+/// Parses a count that must be at least 1.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number, at least 1".to_owned()),
+    }
+}
+
+/// Parses `IP:PORT`.
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| "expected IP:PORT, such as 127.0.0.1:7373 or [::1]:0".to_owned())
+}
+
+/// Parses a log level, in lowercase.
+fn parse_level(text: &str) -> Result<LevelFilter, String> {
+    match text {
+        "error" => Ok(LevelFilter::Error),
+        "warn" => Ok(LevelFilter::Warn),
+        "info" => Ok(LevelFilter::Info),
+        "debug" => Ok(LevelFilter::Debug),
+        "trace" => Ok(LevelFilter::Trace),
+        _ => Err("expected error, warn, info, debug or trace".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        parse(std::iter::once("vigil").chain(args.iter().copied())).unwrap()
+    }
+
+    fn usage(args: &[&str]) -> String {
+        match parse(std::iter::once("vigil").chain(args.iter().copied())) {
+            Err(CliExit::Usage(message)) => message,
+            other => panic!("{args:?} should be refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_bare_command_has_the_documented_defaults() {
+        let s = settings(&[]);
+        assert_eq!(s.listen, "127.0.0.1:7373".parse().unwrap());
+        assert_eq!(s.config.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(s.config.lifetime, None);
+        assert_eq!(s.config.probe_after, None);
+        assert_eq!(s.config.max_connections, 100_000);
+        assert_eq!(s.config.max_output, 65_536);
+        assert_eq!(s.config.tick, Duration::from_millis(10));
+        assert_eq!(s.config.stats_interval, Some(STATS_INTERVAL));
+        assert_eq!(s.max_line, 1024);
+        assert_eq!(s.log_level, LevelFilter::Info);
+    }
+
+    #[test]
+    fn every_flag_reaches_the_settings() {
+        let s = settings(&[
+            "--listen",
+            "0.0.0.0:0",
+            "--idle-timeout",
+            "2m",
+            "--lifetime=90s",
+            "--probe-after",
+            "30s",
+            "--max-conns",
+            "3",
+            "--max-line",
+            "16",
+            "--max-output",
+            "100",
+            "--tick",
+            "1ms",
+            "--log-level",
+            "trace",
+        ]);
+        assert_eq!(s.listen, "0.0.0.0:0".parse().unwrap());
+        assert_eq!(s.config.idle_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(s.config.lifetime, Some(Duration::from_secs(90)));
+        assert_eq!(s.config.probe_after, Some(Duration::from_secs(30)));
+        assert_eq!(s.config.max_connections, 3);
+        assert_eq!(s.config.max_output, 100);
+        assert_eq!(s.config.tick, Duration::from_millis(1));
+        assert_eq!(s.max_line, 16);
+        assert_eq!(s.log_level, LevelFilter::Trace);
+    }
+
+    #[test]
+    fn durations_have_a_unit_or_are_zero() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("43200m"), Ok(MAX_DURATION));
+        for bad in [
+            "",
+            "5",
+            "s",
+            "1.5s",
+            "-1s",
+            "+1s",
+            " 5s",
+            "5s ",
+            "5 s",
+            "5h",
+            "5S",
+            "5sec",
+            "1m30s",
+            "43201m",
+            "99999999999999999999s",
+            "18446744073709551615m",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn zero_durations_turn_limits_off() {
+        let s = settings(&[
+            "--idle-timeout",
+            "0",
+            "--lifetime",
+            "0s",
+            "--probe-after",
+            "0ms",
+        ]);
+        assert_eq!(s.config.idle_timeout, None);
+        assert_eq!(s.config.lifetime, None);
+        assert_eq!(s.config.probe_after, None);
+    }
+
+    #[test]
+    fn bad_values_are_one_line_naming_the_flag() {
+        for (args, flag) in [
+            (&["--idle-timeout", "5"][..], "--idle-timeout"),
+            (&["--lifetime", "soon"], "--lifetime"),
+            (&["--probe-after", "1h"], "--probe-after"),
+            (&["--tick", "0"], "--tick"),
+            (&["--tick", "0ms"], "--tick"),
+            (&["--max-conns", "0"], "--max-conns"),
+            (&["--max-conns", "-1"], "--max-conns"),
+            (&["--lifetime", "-1s"], "--lifetime"),
+            (&["--listen", "--tick"], "--listen"),
+            (&["--max-line", "0"], "--max-line"),
+            (&["--max-line", "1k"], "--max-line"),
+            (&["--max-output", "0"], "--max-output"),
+            (&["--listen", "localhost"], "--listen"),
+            (&["--listen"], "--listen"),
+            (&["--log-level", "INFO"], "--log-level"),
+            (&["--bogus"], "--bogus"),
+            (&["--probe-after", "5s"], "--probe-after"),
+            (
+                &["--probe-after", "1s", "--idle-timeout", "500ms"],
+                "--probe-after",
+            ),
+        ] {
+            let message = usage(args);
+            assert!(
+                message.contains(flag),
+                "{args:?}: {message:?} does not name {flag}"
+            );
+            assert!(
+                !message.contains('\n'),
+                "{args:?}: {message:?} is not one line"
+            );
+        }
+    }
+
+    #[test]
+    fn probing_without_an_idle_timeout_is_allowed() {
+        let s = settings(&["--idle-timeout", "0", "--probe-after", "1s"]);
+        assert_eq!(s.config.probe_after, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn help_and_version_are_not_errors() {
+        for flag in ["--help", "-h", "--version", "-V"] {
+            assert!(
+                matches!(parse(["vigil", flag]), Err(CliExit::Info(_))),
+                "{flag}"
+            );
+        }
+    }
+}
