@@ -1,0 +1,108 @@
+//! The server's command line: a bad flag or value is refused with one line
+//! on stderr naming the flag and exit status 2, before anything is bound;
+//! `--help` and `--version` exit 0; port 0 logs the real port; an address
+//! in use exits 1.
+
+mod util;
+
+use std::net::TcpListener;
+
+use util::{run_vigil, Server};
+
+#[test]
+fn bad_flags_and_values_exit_2_with_one_line_naming_the_flag() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--bogus"], "--bogus"),
+        (&["--listen", "nowhere"], "--listen"),
+        (&["--listen"], "--listen"),
+        (&["--idle-timeout", "5"], "--idle-timeout"),
+        (&["--idle-timeout", "5h"], "--idle-timeout"),
+        (&["--idle-timeout", "1.5s"], "--idle-timeout"),
+        (&["--lifetime", "-1s"], "--lifetime"),
+        (&["--probe-after", "x"], "--probe-after"),
+        (&["--probe-after", "5s"], "--probe-after"), // not shorter than the 5 s idle timeout
+        (
+            &["--probe-after", "300ms", "--idle-timeout", "200ms"],
+            "--probe-after",
+        ),
+        (&["--max-conns", "0"], "--max-conns"),
+        (&["--max-conns", "many"], "--max-conns"),
+        (&["--max-line", "0"], "--max-line"),
+        (&["--max-output", "-5"], "--max-output"),
+        (&["--tick", "0"], "--tick"),
+        (&["--tick", "10"], "--tick"),
+        (&["--log-level", "loud"], "--log-level"),
+        (&["stray"], "stray"),
+    ];
+    for (args, flag) in cases {
+        // A free port: a server that wrongly started would log it.
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let output = run_vigil(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: not one line: {stderr:?}"
+        );
+        assert!(
+            stderr.contains(flag),
+            "{args:?}: {stderr:?} does not name {flag}"
+        );
+        assert!(
+            !stdout.contains("listening on"),
+            "{args:?} bound: {stdout:?}"
+        );
+    }
+}
+
+#[test]
+fn help_lists_every_flag_and_exits_0() {
+    let output = run_vigil(&["--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--listen",
+        "--idle-timeout",
+        "--lifetime",
+        "--probe-after",
+        "--max-conns",
+        "--max-line",
+        "--max-output",
+        "--tick",
+        "--log-level",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+}
+
+#[test]
+fn version_exits_0() {
+    let output = run_vigil(&["--version"]);
+    assert_eq!(output.status.code(), Some(0));
+    let version = String::from_utf8_lossy(&output.stdout);
+    assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version:?}");
+}
+
+#[test]
+fn port_0_logs_the_real_port() {
+    let server = Server::start(&[]);
+    assert_ne!(server.addr.port(), 0);
+    assert!(server.addr.ip().is_loopback());
+    let mut client = server.connect();
+    client.send(b"PING\n");
+    client.expect(b"PONG");
+}
+
+#[test]
+fn an_address_in_use_exits_1_with_one_line() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = run_vigil(&["--listen", &addr]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
+    assert!(stderr.contains(&addr), "{stderr:?} does not name {addr}");
+}

@@ -1,0 +1,68 @@
+//! SIGTERM and SIGINT: the server stops accepting, sends `BYE shutdown` to
+//! every client, closes them and exits 0 within 2 s, even when a client
+//! never reads.
+
+mod util;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use util::{ms, Server};
+
+/// The window for the process to exit after the signal.
+const EXIT_WITHIN: Duration = Duration::from_secs(2);
+
+fn shuts_down_on(signal: &str) {
+    let mut server = Server::start(&[]);
+    let mut clients: Vec<_> = (0..3).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        client.send(b"PING\n");
+        client.expect(b"PONG");
+    }
+    let signalled = Instant::now();
+    server.signal(signal);
+    for client in &mut clients {
+        client.expect(b"BYE shutdown");
+        client.expect_closed();
+    }
+    let status = server
+        .wait_exit(EXIT_WITHIN)
+        .expect("vigil did not exit within 2 s");
+    assert_eq!(status.code(), Some(0));
+    assert!(signalled.elapsed() <= EXIT_WITHIN);
+    // Stopped accepting: nothing listens any more.
+    assert!(TcpStream::connect(server.addr).is_err());
+}
+
+#[test]
+fn sigterm_says_bye_shutdown_and_exits_0() {
+    shuts_down_on("TERM");
+}
+
+#[test]
+fn sigint_says_bye_shutdown_and_exits_0() {
+    shuts_down_on("INT");
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_hold_up_the_shutdown() {
+    // An output limit high enough that the hog is still open at the signal.
+    let mut server = Server::start(&["--max-output", "100000000"]);
+    let hog = server.connect();
+    // Fill both directions: replies pile up unread in the server.
+    let mut writer = hog.stream().try_clone().unwrap();
+    let mut request = b"PING ".to_vec();
+    request.extend_from_slice(&[b'y'; 1000]);
+    request.push(b'\n');
+    let burst = request.repeat(100);
+    thread::spawn(move || while writer.write_all(&burst).is_ok() {});
+    thread::sleep(ms(200));
+    server.signal("TERM");
+    let status = server
+        .wait_exit(EXIT_WITHIN)
+        .expect("vigil did not exit within 2 s");
+    assert_eq!(status.code(), Some(0));
+    drop(hog);
+}
