@@ -63,6 +63,16 @@ pub struct LineCodec {
 impl LineCodec {
     /// A codec that refuses lines longer than `max_line` bytes (newline and
     /// a `\r` before it not counted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigil::protocol::LineCodec;
+    ///
+    /// let codec = LineCodec::new(80);
+    /// assert_eq!(codec.max_line(), 80);
+    /// assert_eq!(LineCodec::default().max_line(), 1024);
+    /// ```
     pub fn new(max_line: usize) -> LineCodec {
         LineCodec { max_line }
     }

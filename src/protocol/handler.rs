@@ -74,6 +74,15 @@ pub struct LineProtocol {
 impl LineProtocol {
     /// The protocol with lines of at most `max_line` bytes (the newline and a
     /// `\r` before it not counted). The default is 1024.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigil::LineProtocol;
+    ///
+    /// assert_eq!(LineProtocol::new(64).max_line(), 64);
+    /// assert_eq!(LineProtocol::default().max_line(), 1024);
+    /// ```
     pub fn new(max_line: usize) -> LineProtocol {
         LineProtocol {
             codec: LineCodec::new(max_line),

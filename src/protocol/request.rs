@@ -39,6 +39,17 @@ impl<'a> Request<'a> {
     /// Reads one line (without its newline). Commands are case-sensitive and
     /// end at the first space; what follows the space is the command's
     /// argument. A line whose first word is no command is echoed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigil::protocol::Request;
+    ///
+    /// // The payload is everything after `PING`, its space included.
+    /// assert_eq!(Request::parse(b"PING \0\xff"), Request::Ping { rest: b" \0\xff" });
+    /// assert_eq!(Request::parse(b"QUIT now"), Request::Quit);
+    /// assert_eq!(Request::parse(b"PINGX"), Request::Echo(b"PINGX"));
+    /// ```
     pub fn parse(line: &'a [u8]) -> Request<'a> {
         let command_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let (command, rest) = line.split_at(command_end);
