@@ -306,3 +306,34 @@ fn print_line(start: Instant, direction: char, line: &[u8]) {
 fn elapsed(start: Instant) -> String {
     format!("+{:.3}s", start.elapsed().as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_closing_line_decides_the_exit_status() {
+        let status = |line: Option<&[u8]>| Ending::from_closing_line(line) as u8;
+        assert_eq!(status(Some(b"BYE quit")), 0);
+        assert_eq!(status(Some(b"BYE idle")), 3);
+        assert_eq!(status(Some(b"BYE lifetime")), 4);
+        for other in [
+            &b"BYE shutdown"[..],
+            b"BYE full",
+            b"BYE slow",
+            b"ERR line-too-long",
+        ] {
+            assert_eq!(status(Some(other)), 5);
+        }
+        assert_eq!(status(None), 6);
+    }
+
+    #[test]
+    fn then_defaults_to_count() {
+        let args = Args::try_parse_from(["vigil-client", "--count", "4", "--pause", "2s"]).unwrap();
+        assert_eq!(args.then, None);
+        assert_eq!(args.count, 4);
+        assert_eq!(args.pause, Duration::from_secs(2));
+        assert_eq!(args.interval, Duration::from_secs(1));
+    }
+}

@@ -230,10 +230,20 @@ mod tests {
 
     #[test]
     fn counters_line_names_only_reasons_seen() {
-        let stats = Stats::default();
+        let mut stats = Stats::default();
         assert_eq!(
             Counters(&stats).to_string(),
             "open 0 (peak 0), accepted 0, closed 0"
+        );
+        stats.accepted = 12;
+        stats.open = 3;
+        stats.peak_open = 10;
+        for reason in [CloseReason::Idle, CloseReason::Quit, CloseReason::Idle] {
+            stats.count_close(reason);
+        }
+        assert_eq!(
+            Counters(&stats).to_string(),
+            "open 3 (peak 10), accepted 12, closed 3 (idle 2, quit 1)"
         );
     }
 }
