@@ -89,20 +89,38 @@ pub(crate) fn next_slot_tick(occupied: u64, elapsed: u64, level: usize) -> Optio
     Some(slot_start(elapsed, level).saturating_add(ahead))
 }
 
-/// One level: 64 list heads and the bitmap saying which are non-empty.
+/// Independent linked lists ("lanes") per slot; an entry's lane is its
+/// storage index modulo `LANES`. Walking one long linked list is a chain of
+/// dependent cache misses (~100 ns each once the entries outgrow the cache);
+/// walking 8 lists round-robin keeps 8 misses in flight, which makes
+/// cascading and bulk expiry several times faster at a million timers. The
+/// cost is 32 bytes of heads per slot instead of 4 (12 KiB per wheel), and
+/// nothing per timer.
+pub(crate) const LANES: usize = 8;
+
+/// The heads of one slot's lanes (`NIL` for an empty lane).
+pub(crate) type Lanes = [u32; LANES];
+
+/// The lane of the entry at storage `index`.
+pub(crate) fn lane_of(index: u32) -> usize {
+    index as usize % LANES
+}
+
+/// One level: the lane heads of 64 slots and the bitmap saying which slots
+/// are non-empty.
 #[derive(Debug, Clone)]
 pub(crate) struct Level {
-    /// Bit `s` is set when `heads[s]` is a non-empty list.
+    /// Bit `s` is set when some lane of `heads[s]` is non-empty.
     pub(crate) occupied: u64,
-    /// Index of the first entry of each slot's list, or `NIL`.
-    pub(crate) heads: [u32; SLOTS],
+    /// Index of the first entry of each lane of each slot, or `NIL`.
+    pub(crate) heads: [Lanes; SLOTS],
 }
 
 impl Level {
     pub(crate) const fn new(nil: u32) -> Level {
         Level {
             occupied: 0,
-            heads: [nil; SLOTS],
+            heads: [[nil; LANES]; SLOTS],
         }
     }
 }
