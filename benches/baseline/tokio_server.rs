@@ -1,0 +1,188 @@
+//! The baseline: what a Rust user would write instead of vigil.
+//!
+//! A tokio current-thread runtime (single-threaded, like vigil), one task
+//! per connection, the idle deadline as `tokio::time::timeout` around each
+//! line read (so a partial line does not extend it, unlike vigil: a fair
+//! simplification for a baseline), replies through a `BufWriter` flushed
+//! when no more input is buffered. It speaks the same protocol for what the
+//! benchmark uses: `PING`/`PONG`, `PONG` answers, `QUIT`, empty lines,
+//! echo, `BYE idle`, `BYE full`, `BYE shutdown`, `ERR line-too-long`. Not
+//! implemented: `--lifetime`, `--probe-after`, `--max-output`, `--tick`.
+
+use std::cell::Cell;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// The baseline's flags (same names as vigil's).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub idle: Option<Duration>,
+    pub max_conns: usize,
+    pub max_line: usize,
+}
+
+impl Config {
+    /// Parses `--listen ADDR --idle-timeout DUR --max-conns N --max-line N`.
+    pub fn parse(args: &[String]) -> Result<Config, String> {
+        let mut cfg = Config {
+            listen: "127.0.0.1:7373".parse().expect("valid"),
+            idle: Some(Duration::from_secs(5)),
+            max_conns: 100_000,
+            max_line: 1024,
+        };
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().ok_or_else(|| format!("{flag}: value missing"));
+            match flag.as_str() {
+                "--listen" => cfg.listen = value()?.parse().map_err(|e| format!("{e}"))?,
+                "--idle-timeout" => cfg.idle = parse_duration(value()?)?,
+                "--max-conns" => cfg.max_conns = value()?.parse().map_err(|e| format!("{e}"))?,
+                "--max-line" => cfg.max_line = value()?.parse().map_err(|e| format!("{e}"))?,
+                _ => {}
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// `250ms`, `5s`, `2m`; `0` is off (`None`).
+fn parse_duration(text: &str) -> Result<Option<Duration>, String> {
+    if text == "0" {
+        return Ok(None);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text}: unit missing"))?;
+    let n: u64 = text[..split]
+        .parse()
+        .map_err(|_| format!("{text}: bad number"))?;
+    let d = match &text[split..] {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        u => return Err(format!("{text}: unknown unit {u}")),
+    };
+    Ok(Some(d))
+}
+
+/// Serves until SIGTERM or SIGINT; then `BYE shutdown` to everyone.
+pub fn serve(cfg: Config) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        // Signals arrive through a socket pair: no polling, no wakeups.
+        let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, tx.try_clone()?)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, tx)?;
+        rx.set_nonblocking(true)?;
+        let mut signals = tokio::net::UnixStream::from_std(rx)?;
+
+        let listener = TcpListener::bind(cfg.listen).await?;
+        println!("baseline: listening on {}", listener.local_addr()?);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let open = Rc::new(Cell::new(0usize));
+        let cfg = Rc::new(cfg);
+        let mut sig = [0u8; 1];
+        loop {
+            tokio::select! {
+                _ = signals.read(&mut sig) => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let (cfg, open, stop) = (cfg.clone(), open.clone(), stop_rx.clone());
+                        tokio::task::spawn_local(async move {
+                            if open.get() >= cfg.max_conns {
+                                let mut stream = stream;
+                                let _ = stream.write_all(b"BYE full\n").await;
+                                return;
+                            }
+                            open.set(open.get() + 1);
+                            let _ = connection(stream, &cfg, stop).await;
+                            open.set(open.get() - 1);
+                        });
+                    }
+                    // Out of files: back off a little, as tokio's docs advise.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                },
+            }
+        }
+        let _ = stop_tx.send(true);
+        // Let the tasks write their BYE shutdown.
+        while open.get() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    })
+}
+
+/// One connection: read a line (within the idle timeout), answer, repeat.
+async fn connection(
+    stream: TcpStream,
+    cfg: &Config,
+    mut stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let (r, w) = stream.into_split();
+    let mut reader = BufReader::new(r);
+    let mut writer = BufWriter::new(w);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let limit = cfg.max_line as u64 + 2;
+        let mut limited = (&mut reader).take(limit);
+        let read = limited.read_until(b'\n', &mut line);
+        let n = tokio::select! {
+            _ = stop.changed() => return bye(&mut writer, b"BYE shutdown\n").await,
+            n = async {
+                match cfg.idle {
+                    Some(idle) => tokio::time::timeout(idle, read).await.ok(),
+                    None => Some(read.await),
+                }
+            } => match n {
+                None => return bye(&mut writer, b"BYE idle\n").await,
+                Some(n) => n?,
+            },
+        };
+        if n == 0 {
+            return writer.flush().await;
+        }
+        let body = line.strip_suffix(b"\n");
+        let complete = body.is_some();
+        let body = body.unwrap_or(&line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if body.len() > cfg.max_line || (!complete && line.len() as u64 >= limit) {
+            return bye(&mut writer, b"ERR line-too-long\n").await;
+        }
+        if !complete {
+            // End of stream in the middle of a line.
+            return writer.flush().await;
+        }
+        if body == b"PING" || body.starts_with(b"PING ") {
+            writer.write_all(b"PONG").await?;
+            writer.write_all(&body[4..]).await?;
+            writer.write_all(b"\n").await?;
+        } else if body == b"QUIT" {
+            return bye(&mut writer, b"BYE quit\n").await;
+        } else if body.is_empty() || body == b"PONG" || body.starts_with(b"PONG ") {
+        } else {
+            writer.write_all(body).await?;
+            writer.write_all(b"\n").await?;
+        }
+        if reader.buffer().is_empty() {
+            writer.flush().await?;
+        }
+    }
+}
+
+async fn bye<W: AsyncWriteExt + Unpin>(w: &mut W, line: &[u8]) -> io::Result<()> {
+    w.write_all(line).await?;
+    w.flush().await
+}

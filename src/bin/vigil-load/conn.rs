@@ -1,0 +1,375 @@
+//! The connection pool: non-blocking connects, edge-triggered reads drained
+//! until `WouldBlock` into one shared buffer, server lines parsed in place.
+//!
+//! Connections are numbered in the order they were opened and keep their
+//! number after they close (the socket is dropped, the slot stays), so
+//! scenarios can index their own per-connection data with it.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+/// `EMFILE`: this process has no file descriptor left.
+const EMFILE: i32 = 24;
+/// `ENFILE`: the whole system has no file left.
+const ENFILE: i32 = 23;
+/// Size of the shared read buffer.
+const READ_BUF: usize = 64 * 1024;
+
+/// A closing line of the server (`BYE <reason>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bye {
+    Idle,
+    Lifetime,
+    Shutdown,
+    Full,
+    Slow,
+    Quit,
+    Other,
+}
+
+/// A line from the server, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Msg {
+    /// `PONG` (`None`) or `PONG <n>` with a numeric payload.
+    Pong(Option<u64>),
+    /// A server probe.
+    Ping,
+    /// A closing line.
+    Bye(Bye),
+    /// `ERR ...`.
+    Err,
+    /// Anything else (an echo).
+    Other,
+}
+
+impl Msg {
+    /// Parses one line, newline (and `\r`) removed.
+    pub fn parse(line: &[u8]) -> Msg {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line == b"PONG" {
+            return Msg::Pong(None);
+        }
+        if let Some(payload) = line.strip_prefix(b"PONG ") {
+            let n = std::str::from_utf8(payload)
+                .ok()
+                .and_then(|s| s.parse().ok());
+            return Msg::Pong(n);
+        }
+        if line == b"PING" || line.starts_with(b"PING ") {
+            return Msg::Ping;
+        }
+        if let Some(reason) = line.strip_prefix(b"BYE ") {
+            return Msg::Bye(match reason {
+                b"idle" => Bye::Idle,
+                b"lifetime" => Bye::Lifetime,
+                b"shutdown" => Bye::Shutdown,
+                b"full" => Bye::Full,
+                b"slow" => Bye::Slow,
+                b"quit" => Bye::Quit,
+                _ => Bye::Other,
+            });
+        }
+        if line.starts_with(b"ERR") {
+            return Msg::Err;
+        }
+        Msg::Other
+    }
+}
+
+/// Something that happened to a connection, with the time it was seen.
+#[derive(Debug, Clone, Copy)]
+pub enum Ev {
+    /// The connect completed.
+    Connected(usize, Instant),
+    /// The connect failed (refused, reset, timed out).
+    ConnectFailed(usize),
+    /// A line arrived.
+    Msg(usize, Msg, Instant),
+    /// The server closed the connection (end of stream or reset).
+    Closed(usize, Instant),
+}
+
+/// Why [`Pool::connect`] could not even start a connect.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// This process is out of file descriptors (`EMFILE`/`ENFILE`).
+    FdLimit,
+    /// Anything else (e.g. no ephemeral port left).
+    Other(io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Connecting,
+    Open,
+    Closed,
+}
+
+struct Conn {
+    stream: Option<TcpStream>,
+    state: State,
+    /// Bytes of a line not yet ended (empty, so unallocated, almost always).
+    partial: Vec<u8>,
+    /// Bytes the socket would not take yet (empty almost always).
+    out: Vec<u8>,
+}
+
+/// Many client connections to one server address, driven by one mio `Poll`.
+pub struct Pool {
+    poll: Poll,
+    events: Events,
+    conns: Vec<Conn>,
+    buf: Box<[u8]>,
+    addr: SocketAddr,
+    /// Connects started and not finished.
+    pub pending: usize,
+    /// Connections established and not closed.
+    pub open: usize,
+}
+
+impl Pool {
+    /// A pool of connections to `addr`.
+    pub fn new(addr: SocketAddr) -> io::Result<Pool> {
+        Ok(Pool {
+            poll: Poll::new()?,
+            events: Events::with_capacity(1024),
+            conns: Vec::new(),
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+            addr,
+            pending: 0,
+            open: 0,
+        })
+    }
+
+    /// Starts a non-blocking connect; its number on success.
+    pub fn connect(&mut self) -> Result<usize, ConnectError> {
+        let mut stream = TcpStream::connect(self.addr).map_err(classify)?;
+        let key = self.conns.len();
+        self.poll
+            .registry()
+            .register(
+                &mut stream,
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(classify)?;
+        self.conns.push(Conn {
+            stream: Some(stream),
+            state: State::Connecting,
+            partial: Vec::new(),
+            out: Vec::new(),
+        });
+        self.pending += 1;
+        Ok(key)
+    }
+
+    /// Connections ever started (the next number).
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether connection `key` is established and not closed.
+    pub fn is_open(&self, key: usize) -> bool {
+        self.conns.get(key).is_some_and(|c| c.state == State::Open)
+    }
+
+    /// Writes `bytes` to connection `key` (queued if the socket is full).
+    /// Returns false if the connection is not open or the write failed.
+    pub fn send(&mut self, key: usize, bytes: &[u8]) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        if conn.state != State::Open {
+            return false;
+        }
+        if !conn.out.is_empty() {
+            conn.out.extend_from_slice(bytes);
+            return true;
+        }
+        let stream = conn
+            .stream
+            .as_mut()
+            .expect("open connections have a socket");
+        let mut done = 0;
+        while done < bytes.len() {
+            match stream.write(&bytes[done..]) {
+                Ok(n) => done += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        conn.out.extend_from_slice(&bytes[done..]);
+        true
+    }
+
+    /// Closes connection `key` from this side.
+    pub fn close(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            match conn.state {
+                State::Connecting => self.pending -= 1,
+                State::Open => self.open -= 1,
+                State::Closed => return,
+            }
+            conn.state = State::Closed;
+            conn.stream = None;
+            conn.partial = Vec::new();
+            conn.out = Vec::new();
+        }
+    }
+
+    /// Gives up every connect still pending; their numbers.
+    pub fn abandon_pending(&mut self) -> Vec<usize> {
+        let keys: Vec<usize> = (0..self.conns.len())
+            .filter(|&k| self.conns[k].state == State::Connecting)
+            .collect();
+        for &k in &keys {
+            self.close(k);
+        }
+        keys
+    }
+
+    /// Closes every connection.
+    pub fn close_all(&mut self) {
+        for k in 0..self.conns.len() {
+            self.close(k);
+        }
+    }
+
+    /// Waits up to `timeout` for readiness and appends what happened to `out`.
+    pub fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Ev>) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let keys: Vec<(usize, bool)> = self
+            .events
+            .iter()
+            .map(|e| (e.token().0, e.is_writable()))
+            .collect();
+        for (key, writable) in keys {
+            self.ready(key, writable, out);
+        }
+        Ok(())
+    }
+
+    fn ready(&mut self, key: usize, writable: bool, out: &mut Vec<Ev>) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        match conn.state {
+            State::Closed => return,
+            State::Connecting => {
+                let stream = conn.stream.as_ref().expect("connecting has a socket");
+                let failed = !matches!(stream.take_error(), Ok(None));
+                if failed {
+                    self.close(key);
+                    out.push(Ev::ConnectFailed(key));
+                    return;
+                }
+                match stream.peer_addr() {
+                    Ok(_) => {
+                        conn.state = State::Open;
+                        self.pending -= 1;
+                        self.open += 1;
+                        out.push(Ev::Connected(key, Instant::now()));
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotConnected => return,
+                    Err(_) => {
+                        self.close(key);
+                        out.push(Ev::ConnectFailed(key));
+                        return;
+                    }
+                }
+            }
+            State::Open => {
+                if writable {
+                    self.flush(key);
+                }
+            }
+        }
+        // Edge-triggered: always drain (a just-connected socket may already
+        // hold `BYE full`).
+        self.read(key, out);
+    }
+
+    fn flush(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        let Some(stream) = conn.stream.as_mut() else {
+            return;
+        };
+        let mut done = 0;
+        while done < conn.out.len() {
+            match stream.write(&conn.out[done..]) {
+                Ok(n) => done += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        conn.out.drain(..done);
+    }
+
+    fn read(&mut self, key: usize, out: &mut Vec<Ev>) {
+        loop {
+            let conn = &mut self.conns[key];
+            let Some(stream) = conn.stream.as_mut() else {
+                return;
+            };
+            match stream.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let at = Instant::now();
+                    let mut data = &self.buf[..n];
+                    while let Some(end) = data.iter().position(|&b| b == b'\n') {
+                        let msg = if conn.partial.is_empty() {
+                            Msg::parse(&data[..end])
+                        } else {
+                            conn.partial.extend_from_slice(&data[..end]);
+                            let msg = Msg::parse(&conn.partial);
+                            conn.partial.clear();
+                            msg
+                        };
+                        out.push(Ev::Msg(key, msg, at));
+                        data = &data[end + 1..];
+                    }
+                    conn.partial.extend_from_slice(data);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        // End of stream or an error: the server closed it.
+        self.close(key);
+        out.push(Ev::Closed(key, Instant::now()));
+    }
+}
+
+fn classify(e: io::Error) -> ConnectError {
+    match e.raw_os_error() {
+        Some(EMFILE) | Some(ENFILE) => ConnectError::FdLimit,
+        _ => ConnectError::Other(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_lines() {
+        assert_eq!(Msg::parse(b"PONG"), Msg::Pong(None));
+        assert_eq!(Msg::parse(b"PONG 42\r"), Msg::Pong(Some(42)));
+        assert_eq!(Msg::parse(b"PONG x"), Msg::Pong(None));
+        assert_eq!(Msg::parse(b"BYE idle"), Msg::Bye(Bye::Idle));
+        assert_eq!(Msg::parse(b"BYE full"), Msg::Bye(Bye::Full));
+        assert_eq!(Msg::parse(b"ERR line-too-long"), Msg::Err);
+        assert_eq!(Msg::parse(b"PING"), Msg::Ping);
+        assert_eq!(Msg::parse(b"hello"), Msg::Other);
+    }
+}

@@ -1,0 +1,89 @@
+//! What Linux says about a process, read from `/proc`.
+
+use std::fs;
+use std::time::Instant;
+
+/// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat` (`USER_HZ`,
+/// 100 on every mainstream Linux build).
+pub const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// One reading of a process's counters.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// When it was read.
+    pub at: Instant,
+    /// Resident memory in bytes (`VmRSS`).
+    pub rss_bytes: u64,
+    /// User plus system CPU time in seconds, all threads.
+    pub cpu_secs: f64,
+    /// Voluntary plus involuntary context switches, all threads.
+    pub ctx_switches: u64,
+    /// Open file descriptors.
+    pub fds: u64,
+}
+
+/// Reads the counters of process `pid`; `None` if it is gone or unreadable.
+pub fn sample(pid: u32) -> Option<Sample> {
+    let at = Instant::now();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kib = status_field(&status, "VmRSS:")?;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 here.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let mut ctx_switches = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(task) = task else { continue };
+        let Ok(status) = fs::read_to_string(task.path().join("status")) else {
+            continue;
+        };
+        ctx_switches += status_field(&status, "voluntary_ctxt_switches:").unwrap_or(0)
+            + status_field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+    }
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+    Some(Sample {
+        at,
+        rss_bytes: rss_kib * 1024,
+        cpu_secs: (utime + stime) as f64 / CLOCK_TICKS_PER_SEC,
+        ctx_switches,
+        fds,
+    })
+}
+
+/// The first number after `key` in a `/proc/*/status` text.
+fn status_field(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// This process's soft limit on open files, from `/proc/self/limits`.
+pub fn own_fd_limit() -> Option<u64> {
+    let limits = fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Open file descriptors of this process.
+pub fn own_fds() -> u64 {
+    fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_itself() {
+        let s = sample(std::process::id()).expect("own /proc entry");
+        assert!(s.rss_bytes > 0);
+        assert!(s.fds >= 3);
+        assert!(own_fd_limit().is_some());
+    }
+}
