@@ -272,11 +272,24 @@ impl<T> Wheel<T> {
     /// assert!(!wheel.reset(key, 30)); // fired: stale
     /// ```
     pub fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
+        let target = self.loc_for(deadline);
         let Some(entry) = self.entries.live_mut(key.index, key.generation) else {
             return false;
         };
-        if let State::Occupied { deadline: d, .. } = &mut entry.state {
-            *d = deadline;
+        let State::Occupied {
+            deadline: d, loc, ..
+        } = &mut entry.state
+        else {
+            unreachable!("live entry is vacant");
+        };
+        *d = deadline;
+        if *loc == target {
+            // Same list (common when a heartbeat pushes a far deadline a
+            // little later): nothing to relink.
+            if target == DUE {
+                self.due_min = self.due_min.min(deadline);
+            }
+            return true;
         }
         self.unlink(key.index);
         self.link(key.index, deadline);
@@ -375,10 +388,14 @@ impl<T> Wheel<T> {
     /// assert_eq!(wheel.next_deadline(), Some(1_000));
     /// ```
     pub fn next_deadline(&self) -> Option<u64> {
-        if self.due_len > 0 {
-            return Some(self.due_min.min(self.now));
+        // Slots are consulted even when something is due: after a partial
+        // drain, a slot at or before `now` may hold an earlier deadline.
+        let slot = self.next_slot().map(|(tick, _)| tick);
+        let due = (self.due_len > 0).then(|| self.due_min.min(self.now));
+        match (due, slot) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        self.next_slot().map(|(tick, _)| tick)
     }
 
     /// Advances the wheel to `now` and removes and returns one timer whose
@@ -523,19 +540,28 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// Links an unlinked live entry where `deadline` belongs now.
-    fn link(&mut self, index: u32, deadline: u64) {
-        let loc = if deadline <= self.now {
-            self.due_min = self.due_min.min(deadline);
-            self.due_len += 1;
+    /// The list a timer due at `deadline` belongs in now: the due list, or
+    /// `level * 64 + slot`.
+    fn loc_for(&self, deadline: u64) -> u16 {
+        if deadline <= self.now {
             DUE
         } else {
             let level = level_for(self.elapsed, deadline);
-            let slot = slot_for(deadline, level);
+            (level * SLOTS + slot_for(deadline, level)) as u16
+        }
+    }
+
+    /// Links an unlinked live entry where `deadline` belongs now.
+    fn link(&mut self, index: u32, deadline: u64) {
+        let loc = self.loc_for(deadline);
+        if loc == DUE {
+            self.due_min = self.due_min.min(deadline);
+            self.due_len += 1;
+        } else {
+            let (level, slot) = (loc as usize / SLOTS, loc as usize % SLOTS);
             debug_assert_well_placed(self.elapsed, deadline, level, slot);
             self.levels[level].occupied |= 1 << slot;
-            (level * SLOTS + slot) as u16
-        };
+        }
         self.entries.set_loc(index, loc);
         let head = self.head_mut(loc, lane_of(index));
         let old = std::mem::replace(head, index);

@@ -75,6 +75,37 @@ fn reset_earlier_and_later() {
 }
 
 #[test]
+fn reset_within_the_same_slot() {
+    let mut wheel = Wheel::new();
+    let a = wheel.insert(1_000, 'a'); // level 1, slot [960, 1024)
+    assert!(wheel.reset(a, 1_010)); // same slot: no relink
+    wheel.assert_invariants();
+    assert_eq!(fire(&mut wheel, 1_000), vec![]);
+    assert_eq!(fire(&mut wheel, 1_010), vec!['a']);
+}
+
+#[test]
+fn reset_and_cancel_while_due() {
+    let mut wheel = Wheel::new();
+    let keys: Vec<TimerKey> = (0..4u64).map(|i| wheel.insert(10 + i, i)).collect();
+    let (first, _) = wheel.pop_expired(100).unwrap();
+    let rest: Vec<TimerKey> = keys.into_iter().filter(|&k| k != first).collect();
+    // Still due, moved within the due list: stays due.
+    assert!(wheel.reset(rest[0], 5));
+    assert!(wheel.next_deadline().unwrap() <= 5);
+    // Moved out of the due list into the future.
+    assert!(wheel.reset(rest[1], 200));
+    assert!(wheel.cancel(rest[2]).is_some());
+    wheel.assert_invariants();
+    assert_eq!(wheel.pop_expired(100).map(|(k, _)| k), Some(rest[0]));
+    assert_eq!(wheel.pop_expired(100), None);
+    // From tick 100, 200 is in level 1, slot [192, 256).
+    assert_eq!(wheel.next_deadline(), Some(192));
+    assert_eq!(wheel.pop_expired(199), None);
+    assert_eq!(wheel.pop_expired(200).map(|(k, _)| k), Some(rest[1]));
+}
+
+#[test]
 fn reset_after_partial_cascade() {
     let mut wheel = Wheel::new();
     let a = wheel.insert(1_000, 'a');
