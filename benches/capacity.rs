@@ -431,11 +431,25 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
         None,
     );
     row(
-        "hold: connect rate (conn/s)",
+        "hold: connect rate, first 10,000 (conn/s)",
         "hold",
-        "connect_rate",
+        "connect_rate_first_10k",
         ">= baseline",
         Some(&|x, y| x >= y),
+    );
+    row(
+        &format!("hold: connect rate, all {} (conn/s)", s.hold),
+        "hold",
+        "connect_rate",
+        "",
+        None,
+    );
+    row(
+        "hold: load client CPU to open them (s)",
+        "hold",
+        "client_cpu_opening",
+        "",
+        None,
     );
     row(
         "hold: server RSS growth per connection (bytes)",
@@ -506,6 +520,20 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
         Some(&|x, _| x <= late_target),
     );
     row("reap: lateness max (ms)", "reap", "late_max_ms", "", None);
+    row(
+        "reap: lateness from the PONG p99 (ms, lower bound)",
+        "reap",
+        "late_from_pong_p99_ms",
+        "",
+        None,
+    );
+    row(
+        "reap: first PING round trip p99 (ms)",
+        "reap",
+        "ping_rtt_p99_ms",
+        "",
+        None,
+    );
     row(
         "reap: closed before the deadline",
         "reap",

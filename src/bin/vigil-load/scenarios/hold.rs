@@ -1,5 +1,6 @@
-//! `hold`: open N connections as fast as the server takes them, hold them
-//! silent for the duration, and watch the server while they are silent.
+//! `hold`: open N connections as fast as the server takes them (each is
+//! established once its first `PING` is answered), hold them silent for the
+//! duration, and watch the server while they are silent.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{drive, server_sample, Closes, Handler, Opener, Progress};
 use crate::args::Args;
 use crate::conn::{Ev, Pool};
-use crate::proc_stats::Sample;
+use crate::proc_stats::{self, Sample};
 use crate::report::Report;
 
 /// Counts closes by the server; done when the opening is over (phase 1) or
@@ -41,6 +42,7 @@ impl Handler for Hold {
 pub fn run(args: &Args, pool: &mut Pool) -> io::Result<Report> {
     let mut progress = Progress::new("hold");
     let before = server_sample(args);
+    let me = proc_stats::sample(std::process::id());
     let mut opener = Opener::new(args.conns, args.pending, args.connect_timeout);
     let mut h = Hold {
         closes: Closes::default(),
@@ -49,6 +51,7 @@ pub fn run(args: &Args, pool: &mut Pool) -> io::Result<Report> {
     let cap = Instant::now() + args.connect_timeout + Duration::from_secs(5);
     drive(pool, &mut h, &mut opener, cap, &mut progress)?;
     let opening_closes = h.closes.total();
+    let me_opened = proc_stats::sample(std::process::id());
     progress.say(&format!(
         "{} established at {:.0} conn/s; settling",
         opener.established,
@@ -83,6 +86,14 @@ pub fn run(args: &Args, pool: &mut Pool) -> io::Result<Report> {
         .report(&mut r, "closed_by_server", "closed by server (all)");
     r.int("held_open", "still open at the end", "", pool.open as u64);
     r.num("hold_secs", "hold time", "s", args.duration.as_secs_f64());
+    if let (Some(a), Some(b)) = (me, me_opened) {
+        r.num(
+            "client_cpu_opening",
+            "load client CPU to open them",
+            "s",
+            b.cpu_secs - a.cpu_secs,
+        );
+    }
     server_figures(&mut r, before, opened, after, opener.established);
     Ok(r)
 }
