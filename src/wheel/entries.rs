@@ -106,8 +106,9 @@ impl<T> Entries<T> {
         }
     }
 
-    /// Frees an (already unlinked) live entry and returns its value.
-    pub(crate) fn free(&mut self, index: u32) -> T {
+    /// Frees an (already unlinked) live entry and returns its generation
+    /// and value.
+    pub(crate) fn free(&mut self, index: u32) -> (u32, T) {
         let cell = &mut self.cells[index as usize];
         let generation = match cell.state {
             State::Occupied { generation, .. } => generation,
@@ -119,7 +120,7 @@ impl<T> Entries<T> {
         self.free = index;
         self.live -= 1;
         match old {
-            State::Occupied { value, .. } => value,
+            State::Occupied { value, .. } => (generation, value),
             State::Vacant { .. } => unreachable!(),
         }
     }
@@ -189,7 +190,7 @@ mod tests {
     fn free_cells_are_reused_with_a_new_generation() {
         let mut e = Entries::with_capacity(0);
         let (a, ga) = e.alloc(0, 5, 'a');
-        assert_eq!(e.free(a), 'a');
+        assert_eq!(e.free(a), (ga, 'a'));
         assert!(e.live(a, ga).is_none());
         let (b, gb) = e.alloc(0, 6, 'b');
         assert_eq!(a, b);

@@ -311,7 +311,7 @@ impl<T> Wheel<T> {
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
         self.entries.live(key.index, key.generation)?;
         self.unlink(key.index);
-        Some(self.entries.free(key.index))
+        Some(self.entries.free(key.index).1)
     }
 
     /// The deadline of a live timer, or `None` if `key` is stale.
@@ -424,13 +424,8 @@ impl<T> Wheel<T> {
         self.now = self.now.max(now);
         loop {
             if self.due_len > 0 {
-                let index = self.next_due();
-                self.unlink(index);
-                let generation = match self.entries.get(index).state {
-                    State::Occupied { generation, .. } => generation,
-                    State::Vacant { .. } => unreachable!("due entry is vacant"),
-                };
-                let value = self.entries.free(index);
+                let index = self.pop_due();
+                let (generation, value) = self.entries.free(index);
                 return Some((TimerKey { index, generation }, value));
             }
             match self.next_slot() {
@@ -512,16 +507,28 @@ impl<T> Wheel<T> {
         }
     }
 
-    /// The entry the next due pop takes: the head of the next non-empty
-    /// due lane, round-robin. Only called with `due_len > 0`.
-    fn next_due(&mut self) -> u32 {
-        loop {
+    /// Unlinks and returns the head of the next non-empty due lane,
+    /// round-robin, so that consecutive pops touch independent chains. Only
+    /// called with `due_len > 0`.
+    fn pop_due(&mut self) -> u32 {
+        let lane = loop {
             let lane = self.due_lane;
             self.due_lane = (lane + 1) % LANES;
             if self.due[lane] != NIL {
-                return self.due[lane];
+                break lane;
             }
+        };
+        let index = self.due[lane];
+        let next = self.entries.get(index).next;
+        self.due[lane] = next;
+        if next != NIL {
+            self.entries.get_mut(next).prev = NIL;
         }
+        self.due_len -= 1;
+        if self.due_len == 0 {
+            self.due_min = u64::MAX;
+        }
+        index
     }
 
     /// Jumps straight to `now` when it is a whole top-level span or more
