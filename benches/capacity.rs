@@ -1,6 +1,8 @@
 //! Connection-capacity benchmark: vigil against a tokio baseline.
 //!
-//! `cargo bench --bench capacity` (add `-- --quick` for a fast check).
+//! `cargo bench --bench capacity` (add `-- --quick` for a fast check, or
+//! `-- --report-only` to print the table and plot again from the last run's
+//! JSON files; with `--quick` the sizes in the table are the quick ones).
 //!
 //! Starts each server in turn on `127.0.0.1:0` (vigil, then the baseline,
 //! which is this same executable re-run with `--serve-baseline`), a fresh
@@ -44,6 +46,9 @@ fn main() {
     } else {
         Sizes::FULL
     };
+    // `--report-only`: no runs, the table and plot again from the JSON files
+    // of the last run.
+    let report_only = args.iter().any(|a| a == "--report-only");
     let out = out_dir();
     std::fs::create_dir_all(&out).expect("create target/capacity");
     let pin = Path::new(TASKSET).exists()
@@ -54,17 +59,36 @@ fn main() {
         out.display()
     );
 
-    let mut results = Vec::new();
-    for server in [ServerKind::Vigil, ServerKind::Baseline] {
-        let mut r = Results::default();
-        for scenario in SCENARIOS {
-            let json = run_scenario(server, scenario, &sizes, pin, &out);
-            r.0.push((scenario, json));
+    // Rounds alternate the servers so that noise from the rest of the
+    // machine falls on both; the table shows the median of the rounds.
+    let rounds = if args.iter().any(|a| a == "--quick") {
+        1
+    } else {
+        ROUNDS
+    };
+    let mut results = [Results::default(), Results::default()];
+    for round in 0..rounds {
+        for (i, server) in [ServerKind::Vigil, ServerKind::Baseline]
+            .into_iter()
+            .enumerate()
+        {
+            for scenario in SCENARIOS {
+                let path = out.join(format!("{}-{scenario}-{round}.json", server.name()));
+                let json = if report_only {
+                    std::fs::read_to_string(path).unwrap_or_default()
+                } else {
+                    eprintln!("capacity: round {} of {rounds}", round + 1);
+                    run_scenario(server, scenario, &sizes, pin, &path)
+                };
+                results[i].add(scenario, json);
+            }
         }
-        results.push(r);
     }
     let table = table(&results[0], &results[1], &sizes);
-    let report = format!("{machine}\nsizes: {}\n\n{table}", sizes.describe());
+    let report = format!(
+        "{machine}\nsizes: {}; median of {rounds} round(s)\n\n{table}",
+        sizes.describe()
+    );
     println!("\n{report}");
     std::fs::write(out.join("table.md"), &report).expect("write table");
     let svg = lateness_svg(
@@ -124,6 +148,8 @@ impl Sizes {
 }
 
 const SCENARIOS: [&str; 4] = ["hold", "heartbeat", "reap", "keepalive"];
+/// Rounds of every scenario against every server (`--quick`: one).
+const ROUNDS: usize = 3;
 
 #[derive(Clone, Copy, PartialEq)]
 enum ServerKind {
@@ -234,7 +260,13 @@ impl Drop for Server {
 }
 
 /// Starts a fresh server, runs one scenario against it, returns the JSON.
-fn run_scenario(kind: ServerKind, scenario: &str, s: &Sizes, pin: bool, out: &Path) -> String {
+fn run_scenario(
+    kind: ServerKind,
+    scenario: &str,
+    s: &Sizes,
+    pin: bool,
+    json_path: &Path,
+) -> String {
     let server_flags: Vec<&str> = match (scenario, kind) {
         ("hold", _) => vec!["--idle-timeout", "60m"],
         ("reap", ServerKind::Vigil) => vec!["--idle-timeout", "1s", "--tick", "10ms"],
@@ -243,8 +275,7 @@ fn run_scenario(kind: ServerKind, scenario: &str, s: &Sizes, pin: bool, out: &Pa
         _ => vec![],
     };
     let server = Server::start(kind, &server_flags, pin);
-    let json_path = out.join(format!("{}-{scenario}.json", kind.name()));
-    let _ = std::fs::remove_file(&json_path);
+    let _ = std::fs::remove_file(json_path);
     let mut load: Vec<String> = vec![
         scenario.into(),
         "--addr".into(),
@@ -325,47 +356,99 @@ fn run_scenario(kind: ServerKind, scenario: &str, s: &Sizes, pin: bool, out: &Pa
         );
     }
     drop(server);
-    std::fs::read_to_string(&json_path).unwrap_or_default()
+    std::fs::read_to_string(json_path).unwrap_or_default()
 }
 
-/// The JSON of each scenario against one server.
+/// The JSON of each round of each scenario against one server.
 #[derive(Default)]
-struct Results(Vec<(&'static str, String)>);
+struct Results(Vec<(&'static str, Vec<String>)>);
 
 impl Results {
-    fn json(&self, scenario: &str) -> &str {
+    fn add(&mut self, scenario: &'static str, json: String) {
+        match self.0.iter_mut().find(|(s, _)| *s == scenario) {
+            Some((_, runs)) => runs.push(json),
+            None => self.0.push((scenario, vec![json])),
+        }
+    }
+
+    fn runs(&self, scenario: &str) -> &[String] {
         self.0
             .iter()
             .find(|(s, _)| *s == scenario)
-            .map_or("", |(_, j)| j.as_str())
+            .map_or(&[], |(_, j)| j.as_slice())
     }
 
-    /// A number from a scenario's JSON (NaN if absent).
+    /// Whether no round of `scenario` left a result.
+    fn missing(&self, scenario: &str) -> bool {
+        self.runs(scenario).iter().all(String::is_empty)
+    }
+
+    /// Whether any round's JSON contains `text`.
+    fn mentions(&self, scenario: &str, text: &str) -> bool {
+        self.runs(scenario).iter().any(|j| j.contains(text))
+    }
+
+    /// The median over the rounds of a number (NaN if absent everywhere).
     fn num(&self, scenario: &str, key: &str) -> f64 {
-        let json = self.json(scenario);
-        let pat = format!("\"{key}\": ");
-        let Some(i) = json.find(&pat) else {
+        let mut v: Vec<f64> = self
+            .runs(scenario)
+            .iter()
+            .map(|j| json_num(j, key))
+            .filter(|x| !x.is_nan())
+            .collect();
+        if v.is_empty() {
             return f64::NAN;
-        };
-        let rest = &json[i + pat.len()..];
-        let end = rest.find([',', '\n']).unwrap_or(rest.len());
-        rest[..end].trim().parse().unwrap_or(f64::NAN)
+        }
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
     }
 
-    /// An array of numbers from a scenario's JSON.
-    fn samples(&self, scenario: &str, key: &str) -> Vec<f64> {
-        let json = self.json(scenario);
-        let pat = format!("\"{key}\": [");
-        let Some(i) = json.find(&pat) else {
-            return Vec::new();
-        };
-        let rest = &json[i + pat.len()..];
-        let end = rest.find(']').unwrap_or(0);
-        rest[..end]
-            .split(',')
-            .filter_map(|x| x.trim().parse().ok())
-            .collect()
+    /// The largest value over the rounds (NaN if absent everywhere): counts
+    /// that must be zero must be zero in every round.
+    fn max(&self, scenario: &str, key: &str) -> f64 {
+        self.runs(scenario)
+            .iter()
+            .map(|j| json_num(j, key))
+            .filter(|x| !x.is_nan())
+            .fold(f64::NAN, f64::max)
     }
+
+    /// The smallest value over the rounds (NaN if absent everywhere).
+    fn min(&self, scenario: &str, key: &str) -> f64 {
+        self.runs(scenario)
+            .iter()
+            .map(|j| json_num(j, key))
+            .filter(|x| !x.is_nan())
+            .fold(f64::NAN, f64::min)
+    }
+
+    /// An array of numbers, every round's concatenated.
+    fn samples(&self, scenario: &str, key: &str) -> Vec<f64> {
+        let pat = format!("\"{key}\": [");
+        let mut out = Vec::new();
+        for json in self.runs(scenario) {
+            let Some(i) = json.find(&pat) else { continue };
+            let rest = &json[i + pat.len()..];
+            let end = rest.find(']').unwrap_or(0);
+            out.extend(
+                rest[..end]
+                    .split(',')
+                    .filter_map(|x| x.trim().parse::<f64>().ok()),
+            );
+        }
+        out
+    }
+}
+
+/// A number from one JSON text written by `vigil-load` (NaN if absent).
+fn json_num(json: &str, key: &str) -> f64 {
+    let pat = format!("\"{key}\": ");
+    let Some(i) = json.find(&pat) else {
+        return f64::NAN;
+    };
+    let rest = &json[i + pat.len()..];
+    let end = rest.find([',', '\n']).unwrap_or(rest.len());
+    rest[..end].trim().parse().unwrap_or(f64::NAN)
 }
 
 /// One row of the final table.
@@ -385,7 +468,14 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
                    key: &str,
                    target: &str,
                    met: Option<&dyn Fn(f64, f64) -> bool>| {
-        let (x, y) = (v.num(scen, key), b.num(scen, key));
+        // `max:key` / `min:key`: the worst round (counts that must hold in
+        // every round); a bare key: the median round.
+        let get = |r: &Results| match key.split_once(':') {
+            Some(("max", k)) => r.max(scen, k),
+            Some(("min", k)) => r.min(scen, k),
+            _ => r.num(scen, key),
+        };
+        let (x, y) = (get(v), get(b));
         rows.push(Row {
             figure: figure.to_string(),
             vigil: x,
@@ -396,30 +486,30 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
     };
     // hold
     let held_ok = |r: &Results| {
-        r.num("hold", "established") == s.hold as f64
-            && r.num("hold", "connect_failed") == 0.0
-            && r.num("hold", "connect_timed_out") == 0.0
-            && r.num("hold", "closed_by_server") == 0.0
+        r.min("hold", "established") == s.hold as f64
+            && r.max("hold", "connect_failed") == 0.0
+            && r.max("hold", "connect_timed_out") == 0.0
+            && r.max("hold", "closed_by_server") == 0.0
     };
     let vigil_held = held_ok(v);
     row(
-        &format!("hold: connections established (of {})", s.hold),
+        &format!("hold: connections established (of {}, worst round)", s.hold),
         "hold",
-        "established",
+        "min:established",
         "all, no failures",
         Some(&|_, _| vigil_held),
     );
     row(
-        "hold: connects failed or timed out",
+        "hold: connects failed (worst round)",
         "hold",
-        "connect_failed",
+        "max:connect_failed",
         "",
         None,
     );
     row(
-        "hold: closed by the server while held",
+        "hold: closed by the server (worst round)",
         "hold",
-        "closed_by_server",
+        "max:closed_by_server",
         "",
         None,
     );
@@ -431,7 +521,7 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
         None,
     );
     row(
-        "hold: connect rate, first 10,000 (conn/s)",
+        &format!("hold: connect rate, first {} (conn/s)", s.hold.min(10_000)),
         "hold",
         "connect_rate_first_10k",
         ">= baseline",
@@ -507,7 +597,7 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
     row(
         &format!("reap: connections reaped with BYE idle (of {})", s.reap),
         "reap",
-        "reaped",
+        "min:reaped",
         "all",
         Some(&|x, _| x == s.reap as f64),
     );
@@ -535,16 +625,16 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
         None,
     );
     row(
-        "reap: closed before the deadline",
+        "reap: closed before the deadline (worst round)",
         "reap",
-        "early",
+        "max:early",
         "0",
         Some(&|x, _| x == 0.0),
     );
     row(
-        "reap: never closed (2 s grace)",
+        "reap: never closed, 2 s grace (worst round)",
         "reap",
-        "never",
+        "max:never",
         "0",
         Some(&|x, _| x == 0.0),
     );
@@ -552,7 +642,7 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
     row(
         &format!("keepalive: reaped while heartbeating (of {})", s.keepalive),
         "keepalive",
-        "reaped",
+        "max:reaped",
         "0",
         Some(&|x, _| x == 0.0),
     );
@@ -632,10 +722,10 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
     let _ = writeln!(out, "\nvigil targets: {met} met, {missed} missed");
     for (name, r) in [("vigil", v), ("baseline", b)] {
         for scen in SCENARIOS {
-            if r.json(scen).is_empty() {
+            if r.missing(scen) {
                 let _ = writeln!(out, "note: no result for {name} {scen} (see the log above)");
             }
-            if r.json(scen).contains("file-descriptor limit") {
+            if r.mentions(scen, "file-descriptor limit") {
                 let _ = writeln!(
                     out,
                     "note: {name} {scen}: the load client was stopped by its own file-descriptor limit, not by the server"
@@ -718,16 +808,25 @@ fn lateness_svg(vigil: &[f64], baseline: &[f64]) -> String {
             y = y(p)
         );
     }
-    for i in 0..=5 {
-        let v = xmin + (xmax - xmin) * i as f64 / 5.0;
+    // Round tick steps: 1, 2 or 5 times a power of ten, five to ten ticks.
+    let raw = (xmax - xmin) / 6.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|st| *st >= raw)
+        .unwrap_or(10.0 * mag);
+    let mut v = (xmin / step).ceil() * step;
+    while v <= xmax + 1e-9 {
         let _ = writeln!(
             s,
-            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#ddd"/><text x="{x:.1}" y="{}" text-anchor="middle">{v:.0}</text>"##,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#ddd"/><text x="{x:.1}" y="{}" text-anchor="middle">{v}</text>"##,
             t,
             h - b,
             h - b + 16.0,
             x = x(v)
         );
+        v += step;
     }
     let _ = writeln!(
         s,
