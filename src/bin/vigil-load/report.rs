@@ -81,7 +81,7 @@ impl Report {
                     Value::Text(t) => t.clone(),
                     Value::Samples(_) => unreachable!(),
                 };
-                let v = if f.unit.is_empty() {
+                let v = if f.unit.is_empty() || matches!(f.value, Value::Num(x) if x.is_nan()) {
                     v
                 } else {
                     format!("{v} {}", f.unit)
@@ -94,7 +94,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(out, "{title}");
         let _ = writeln!(out, "| {:<w0$} | {:>w1$} |", "figure", "value");
-        let _ = writeln!(out, "|-{}-|-{}:|", "-".repeat(w0), "-".repeat(w1 - 1));
+        let _ = writeln!(out, "|-{}-|{}:|", "-".repeat(w0), "-".repeat(w1 + 1));
         for (label, value) in rows {
             let _ = writeln!(out, "| {label:<w0$} | {value:>w1$} |");
         }

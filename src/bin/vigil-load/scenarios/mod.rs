@@ -24,6 +24,9 @@ use crate::report::Report;
 /// of `ip_local_port_range` first) dominates, on the client's side.
 pub const EARLY_RATE_CONNS: usize = 10_000;
 
+/// Files kept free under the limit (for `/proc`, the JSON file, stdio).
+const FD_RESERVE: u64 = 12;
+
 /// What a scenario does with the events of its connections.
 pub trait Handler {
     /// One event, seen at the time it carries.
@@ -65,6 +68,11 @@ pub struct Opener {
     pub finished: Option<Instant>,
     connect_timeout: Duration,
     stopped: bool,
+    /// This process's open-file limit, read at the start.
+    fd_limit: Option<u64>,
+    /// Connections that fit under the limit, keeping [`FD_RESERVE`] files
+    /// free so that `/proc` can still be read and the report written.
+    fd_room: usize,
     /// Connections whose first `PING` is not answered yet.
     unconfirmed: usize,
     confirming: Vec<bool>,
@@ -73,7 +81,13 @@ pub struct Opener {
 impl Opener {
     /// An opener that starts now.
     pub fn new(target: usize, max_pending: usize, connect_timeout: Duration) -> Opener {
+        let fd_limit = proc_stats::own_fd_limit();
+        let fd_room = fd_limit.map_or(usize::MAX, |limit| {
+            limit.saturating_sub(proc_stats::own_fds() + FD_RESERVE) as usize
+        });
         Opener {
+            fd_limit,
+            fd_room,
             target,
             max_pending: max_pending.max(1),
             started: 0,
@@ -102,6 +116,11 @@ impl Opener {
             && self.started < self.target
             && pool.pending + self.unconfirmed < self.max_pending
         {
+            if self.started >= self.fd_room {
+                self.fd_limited = true;
+                self.stopped = true;
+                break;
+            }
             match pool.connect() {
                 Ok(_) => self.started += 1,
                 Err(ConnectError::FdLimit) => {
@@ -195,7 +214,7 @@ impl Opener {
     /// Established connections per second over the first
     /// [`EARLY_RATE_CONNS`] (or all, if fewer were asked).
     pub fn early_rate(&self) -> f64 {
-        self.early_established.map_or(0.0, |at| {
+        self.early_established.map_or(f64::NAN, |at| {
             let n = EARLY_RATE_CONNS.min(self.target) as f64;
             n / at.duration_since(self.begun).as_secs_f64().max(1e-6)
         })
@@ -231,7 +250,7 @@ impl Opener {
             "conn/s",
             self.early_rate(),
         );
-        let limit = proc_stats::own_fd_limit().unwrap_or(0);
+        let limit = self.fd_limit.unwrap_or(0);
         r.int("client_fd_limit", "load client fd limit", "", limit);
         r.text(
             "stopped_by",
