@@ -1,51 +1,7 @@
 //! A hierarchical timer wheel: ticks in, expired timers out.
 //!
-//! # Layout
-//!
-//! Six levels of 64 slots over a `u64` tick counter. A slot at level `L` is
-//! `64^L` ticks wide and level `L` spans `64^(L+1)` ticks:
-//!
-//! | level | slot width  | level span  | at a 10 ms tick      |
-//! |-------|-------------|-------------|----------------------|
-//! | 0     | 1           | 64          | 10 ms / 0.64 s       |
-//! | 1     | 64          | 4 096       | 0.64 s / 41 s        |
-//! | 2     | 4 096       | 262 144     | 41 s / 43.7 min      |
-//! | 3     | 2^18        | 2^24        | 43.7 min / 46.6 h    |
-//! | 4     | 2^24        | 2^30        | 46.6 h / 124 days    |
-//! | 5     | 2^30        | 2^36        | 124 days / 21.8 years|
-//!
-//! A timer goes in the level of the highest bit in which its deadline
-//! differs from the wheel's current tick, so it sits in a slot strictly
-//! ahead of the current one. When time reaches a slot of level `L > 0`, its
-//! timers are *cascaded*: re-filed into lower levels (or straight into the
-//! due list). Deadlines more than 2^36 ticks ahead are held at the top level
-//! and re-filed each time their top-level slot comes round (once per 2^36
-//! ticks) until they are in range.
-//!
-//! Each level has a `u64` occupancy bitmap, so the next occupied slot is a
-//! `rotate_right` and a `trailing_zeros`, never a scan; advancing time jumps
-//! from occupied slot to occupied slot, never tick by tick.
-//!
-//! # Costs
-//!
-//! - `insert`, `reset`, `cancel`, `deadline`, `get`: O(1), no allocation once
-//!   the storage has grown to the peak number of live timers.
-//! - `next_deadline`: O(levels).
-//! - `pop_expired(now)`: O(1) per due timer plus O(levels) per occupied slot
-//!   crossed; each timer is cascaded at most once per level. A jump of hours
-//!   or years costs O(levels + due timers + timers cascaded), not O(ticks).
-//! - Memory: one 32-byte entry per timer for `Wheel<u64>`, storage kept at
-//!   its peak size, plus a fixed 12 KiB of list heads (each slot holds 8
-//!   independent lists, "lanes", so that walking a slot keeps 8 cache misses
-//!   in flight instead of one).
-//!
-//! # Rounding
-//!
-//! The wheel knows only ticks. Convert deadlines with
-//! [`Clock::deadline_tick`](crate::Clock::deadline_tick) or
-//! [`Clock::ticks_for`](crate::Clock::ticks_for), which round *up*, and the
-//! current time with [`Clock::tick_at`](crate::Clock::tick_at), which rounds
-//! *down*; then nothing fires early.
+//! The design is documented on [`Wheel`] (this module is private) and in
+//! `docs/timer-wheel.md`.
 
 mod entries;
 mod level;
@@ -64,7 +20,10 @@ const DUE: u16 = (LEVELS * SLOTS) as u16;
 ///
 /// A key names one timer only: once the timer has fired or been cancelled,
 /// the key is refused by every method (`reset` returns `false`, `cancel`,
-/// `get` and `deadline` return `None`), even after its storage is reused.
+/// `get` and `deadline` return `None`), even after its storage is reused:
+/// each storage cell carries a `u32` generation, bumped on every reuse, so a
+/// stale key could only be mistaken for a later timer after its cell had
+/// been reused 2^32 times while the key was held.
 ///
 /// # Examples
 ///
@@ -88,8 +47,54 @@ pub struct TimerKey {
 /// [`TimerKey`], due at `u64` ticks.
 ///
 /// The wheel reads no clock: the caller passes the current tick to
-/// [`pop_expired`](Wheel::pop_expired). See the [module docs](self) for the
-/// layout and costs.
+/// [`pop_expired`](Wheel::pop_expired).
+///
+/// # Layout
+///
+/// Six levels of 64 slots over a `u64` tick counter. A slot at level `L` is
+/// `64^L` ticks wide and level `L` spans `64^(L+1)` ticks:
+///
+/// | level | slot width  | level span  | at a 10 ms tick      |
+/// |-------|-------------|-------------|----------------------|
+/// | 0     | 1           | 64          | 10 ms / 0.64 s       |
+/// | 1     | 64          | 4 096       | 0.64 s / 41 s        |
+/// | 2     | 4 096       | 262 144     | 41 s / 43.7 min      |
+/// | 3     | 2^18        | 2^24        | 43.7 min / 46.6 h    |
+/// | 4     | 2^24        | 2^30        | 46.6 h / 124 days    |
+/// | 5     | 2^30        | 2^36        | 124 days / 21.8 years|
+///
+/// A timer goes in the level of the highest bit in which its deadline
+/// differs from the wheel's current tick, so it sits in a slot strictly
+/// ahead of the current one. When time reaches a slot of level `L > 0`, its
+/// timers are *cascaded*: re-filed into lower levels (or straight into the
+/// due list). Deadlines more than 2^36 ticks ahead are held at the top level
+/// and re-filed each time their top-level slot comes round (once per 2^36
+/// ticks) until they are in range.
+///
+/// Each level has a `u64` occupancy bitmap, so the next occupied slot is a
+/// `rotate_right` and a `trailing_zeros`, never a scan; advancing time jumps
+/// from occupied slot to occupied slot, never tick by tick.
+///
+/// # Costs
+///
+/// - `insert`, `reset`, `cancel`, `deadline`, `get`: O(1), no allocation once
+///   the storage has grown to the peak number of live timers.
+/// - `next_deadline`: O(levels).
+/// - `pop_expired(now)`: O(1) per due timer plus O(levels) per occupied slot
+///   crossed; each timer is cascaded at most once per level. A jump of hours
+///   or years costs O(levels + due timers + timers cascaded), not O(ticks).
+/// - Memory: one 32-byte entry per timer for `Wheel<u64>`, storage kept at
+///   its peak size, plus a fixed 12 KiB of list heads (each slot holds 8
+///   independent lists, "lanes", so that walking a slot keeps 8 cache misses
+///   in flight instead of one).
+///
+/// # Rounding
+///
+/// The wheel knows only ticks. Convert deadlines with
+/// [`Clock::deadline_tick`](crate::Clock::deadline_tick) or
+/// [`Clock::ticks_for`](crate::Clock::ticks_for), which round *up*, and the
+/// current time with [`Clock::tick_at`](crate::Clock::tick_at), which rounds
+/// *down*; then nothing fires early.
 ///
 /// # Examples
 ///
