@@ -259,6 +259,18 @@ impl Drop for Server {
     }
 }
 
+/// The load client, killed if the bench unwinds before it ends.
+struct LoadGuard(Child);
+
+impl Drop for LoadGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts a fresh server, runs one scenario against it, returns the JSON.
 fn run_scenario(
     kind: ServerKind,
@@ -322,11 +334,13 @@ fn run_scenario(
     } else {
         Command::new(LOAD)
     };
-    let mut child = cmd
-        .args(&load)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start vigil-load");
+    let mut load = LoadGuard(
+        cmd.args(&load)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start vigil-load"),
+    );
+    let child = &mut load.0;
     let mut stdout = child.stdout.take().expect("piped");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
