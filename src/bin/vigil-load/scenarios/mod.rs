@@ -445,3 +445,134 @@ mod tests {
         assert!(quantile(&[], 0.5).is_nan());
     }
 }
+
+/// The scenarios end to end against a tiny thread-per-connection server.
+#[cfg(test)]
+mod end_to_end {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{SocketAddr, TcpListener};
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use crate::args::Args;
+
+    /// Answers `PING [x]` with `PONG [x]`; after `idle` without a line,
+    /// writes `BYE idle` and closes. Serves `conns` connections, then stops.
+    fn server(idle: Duration, conns: usize) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(conns) {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    stream.set_read_timeout(Some(idle)).expect("timeout");
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line) {
+                            Ok(0) => return,
+                            Ok(_) => {
+                                let body = line.trim_end();
+                                if let Some(rest) = body.strip_prefix("PING") {
+                                    let _ = writeln!(stream, "PONG{rest}");
+                                }
+                            }
+                            Err(_) => {
+                                let _ = stream.write_all(b"BYE idle\n");
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    fn args(addr: SocketAddr, rest: &[&str]) -> Args {
+        let addr = addr.to_string();
+        let mut argv = vec!["vigil-load"];
+        argv.extend_from_slice(rest);
+        argv.extend_from_slice(&["--addr", &addr]);
+        Args::parse_from(argv)
+    }
+
+    fn field<'a>(json: &'a str, key: &str) -> &'a str {
+        let pat = format!("\"{key}\": ");
+        let rest = &json[json.find(&pat).expect(key) + pat.len()..];
+        rest[..rest.find([',', '\n']).unwrap_or(rest.len())].trim()
+    }
+
+    #[test]
+    fn hold_opens_and_holds() {
+        let addr = server(Duration::from_secs(30), 20);
+        let a = args(addr, &["hold", "--conns", "20", "--duration", "100ms"]);
+        let json = super::run(&a).expect("run").json();
+        assert_eq!(field(&json, "established"), "20");
+        assert_eq!(field(&json, "closed_by_server"), "0");
+    }
+
+    #[test]
+    fn heartbeat_counts_pongs_in_order() {
+        let addr = server(Duration::from_secs(30), 4);
+        let a = args(
+            addr,
+            &[
+                "heartbeat",
+                "--conns",
+                "4",
+                "--window",
+                "3",
+                "--duration",
+                "200ms",
+            ],
+        );
+        let json = super::run(&a).expect("run").json();
+        assert_eq!(field(&json, "out_of_order"), "0");
+        assert!(field(&json, "pongs").parse::<u64>().expect("pongs") > 10);
+    }
+
+    #[test]
+    fn reap_measures_lateness() {
+        let addr = server(Duration::from_millis(200), 5);
+        let a = args(
+            addr,
+            &[
+                "reap",
+                "--conns",
+                "5",
+                "--idle-timeout",
+                "200ms",
+                "--grace",
+                "1s",
+            ],
+        );
+        let json = super::run(&a).expect("run").json();
+        assert_eq!(field(&json, "reaped"), "5");
+        assert_eq!(field(&json, "never"), "0");
+        let p99: f64 = field(&json, "late_p99_ms").parse().expect("p99");
+        assert!((-1.0..200.0).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn keepalive_keeps_them() {
+        let addr = server(Duration::from_millis(400), 5);
+        let a = args(
+            addr,
+            &[
+                "keepalive",
+                "--conns",
+                "5",
+                "--interval",
+                "100ms",
+                "--duration",
+                "600ms",
+            ],
+        );
+        let json = super::run(&a).expect("run").json();
+        assert_eq!(field(&json, "reaped"), "0");
+        assert_eq!(field(&json, "still_open"), "5");
+    }
+}
