@@ -556,6 +556,20 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
         None,
     );
     row(
+        "hold: server CPU to accept them (s)",
+        "hold",
+        "server_cpu_opening",
+        "",
+        None,
+    );
+    row(
+        "hold: of which in the client's kernel (s)",
+        "hold",
+        "client_sys_opening",
+        "",
+        None,
+    );
+    row(
         "hold: server RSS growth per connection (bytes)",
         "hold",
         "server_rss_per_conn",

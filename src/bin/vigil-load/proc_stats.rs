@@ -16,6 +16,8 @@ pub struct Sample {
     pub rss_bytes: u64,
     /// User plus system CPU time in seconds, all threads.
     pub cpu_secs: f64,
+    /// System (kernel) CPU time alone, in seconds.
+    pub sys_secs: f64,
     /// Voluntary plus involuntary context switches, all threads.
     pub ctx_switches: u64,
     /// Open file descriptors.
@@ -48,6 +50,7 @@ pub fn sample(pid: u32) -> Option<Sample> {
         at,
         rss_bytes: rss_kib * 1024,
         cpu_secs: (utime + stime) as f64 / CLOCK_TICKS_PER_SEC,
+        sys_secs: stime as f64 / CLOCK_TICKS_PER_SEC,
         ctx_switches,
         fds,
     })

@@ -93,6 +93,12 @@ pub fn run(args: &Args, pool: &mut Pool) -> io::Result<Report> {
             "s",
             b.cpu_secs - a.cpu_secs,
         );
+        r.num(
+            "client_sys_opening",
+            "of which in the kernel",
+            "s",
+            b.sys_secs - a.sys_secs,
+        );
     }
     server_figures(&mut r, before, opened, after, opener.established);
     Ok(r)
