@@ -549,16 +549,16 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
         None,
     );
     row(
-        "hold: load client CPU to open them (s)",
+        "hold: server CPU to accept them (s)",
         "hold",
-        "client_cpu_opening",
+        "server_cpu_opening",
         "",
         None,
     );
     row(
-        "hold: server CPU to accept them (s)",
+        "hold: load client CPU to open them (s)",
         "hold",
-        "server_cpu_opening",
+        "client_cpu_opening",
         "",
         None,
     );
