@@ -68,6 +68,9 @@ fn main() {
     };
     let mut results = [Results::default(), Results::default()];
     for round in 0..rounds {
+        if !report_only {
+            eprintln!("capacity: round {} of {rounds}", round + 1);
+        }
         for (i, server) in [ServerKind::Vigil, ServerKind::Baseline]
             .into_iter()
             .enumerate()
@@ -77,7 +80,6 @@ fn main() {
                 let json = if report_only {
                     std::fs::read_to_string(path).unwrap_or_default()
                 } else {
-                    eprintln!("capacity: round {} of {rounds}", round + 1);
                     run_scenario(server, scenario, &sizes, pin, &path)
                 };
                 results[i].add(scenario, json);
