@@ -894,12 +894,12 @@ fn lateness_svg(vigil: &[f64], baseline: &[f64]) -> String {
         let _ = writeln!(
             s,
             r#"<line x1="{}" x2="{}" y1="{ly2}" y2="{ly2}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{name} (n={})</text>"#,
-            w - r - 170.0,
-            w - r - 150.0,
-            w - r - 145.0,
-            t + 40.0 + ly + 4.0,
+            w - r - 240.0,
+            w - r - 220.0,
+            w - r - 215.0,
+            h - b - 60.0 + ly + 4.0,
             d.len(),
-            ly2 = t + 40.0 + ly
+            ly2 = h - b - 60.0 + ly
         );
     }
     s.push_str("</svg>\n");
