@@ -124,6 +124,8 @@ pub struct Pool {
     events: Events,
     conns: Vec<Conn>,
     buf: Box<[u8]>,
+    /// The ready connections of one poll (kept to reuse its allocation).
+    ready: Vec<(usize, bool)>,
     addr: SocketAddr,
     /// Connects started and not finished.
     pub pending: usize,
@@ -139,6 +141,7 @@ impl Pool {
             events: Events::with_capacity(1024),
             conns: Vec::new(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
+            ready: Vec::with_capacity(1024),
             addr,
             pending: 0,
             open: 0,
@@ -247,14 +250,13 @@ impl Pool {
             Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         }
-        let keys: Vec<(usize, bool)> = self
-            .events
-            .iter()
-            .map(|e| (e.token().0, e.is_writable()))
-            .collect();
-        for (key, writable) in keys {
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.extend(self.events.iter().map(|e| (e.token().0, e.is_writable())));
+        for &(key, writable) in &ready {
             self.ready(key, writable, out);
         }
+        ready.clear();
+        self.ready = ready;
         Ok(())
     }
 
