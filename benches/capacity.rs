@@ -595,6 +595,20 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
     // heartbeat
     row("heartbeat: PONGs/s", "heartbeat", "pongs_per_sec", "", None);
     row(
+        "heartbeat: server CPU use (1 = one core)",
+        "heartbeat",
+        "server_cpu_share",
+        "",
+        None,
+    );
+    row(
+        "heartbeat: load client CPU use (1 = one core)",
+        "heartbeat",
+        "client_cpu_share",
+        "",
+        None,
+    );
+    row(
         "heartbeat: round trip p50 (us)",
         "heartbeat",
         "rtt_p50_us",

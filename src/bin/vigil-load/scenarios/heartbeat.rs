@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::{drive, quantile, server_sample, sort, Closes, Handler, Opener, Progress};
 use crate::args::Args;
 use crate::conn::{Ev, Msg, Pool};
+use crate::proc_stats;
 use crate::report::Report;
 
 /// Per connection: the send time of each `PING` in flight (replies come in
@@ -106,6 +107,7 @@ pub fn run(args: &Args, pool: &mut Pool) -> io::Result<Report> {
         .collect();
     h.rtt_us.reserve(1 << 20);
     let before = server_sample(args);
+    let me_before = proc_stats::sample(std::process::id());
     let begun = Instant::now();
     let stop = begun + args.duration;
     h.stop = Some(stop);
@@ -118,6 +120,7 @@ pub fn run(args: &Args, pool: &mut Pool) -> io::Result<Report> {
     }
     drive(pool, &mut h, &mut opener, stop, &mut progress)?;
     let after = server_sample(args);
+    let me_after = proc_stats::sample(std::process::id());
     let secs = Instant::now().duration_since(begun).as_secs_f64();
 
     let mut r = Report::default();
