@@ -149,8 +149,22 @@ pub fn run(args: &Args, pool: &mut Pool) -> io::Result<Report> {
     r.int("out_of_order", "PONGs out of order", "", h.out_of_order);
     h.closes
         .report(&mut r, "closed_by_server", "closed by server");
+    if let (Some(b), Some(a)) = (me_before, me_after) {
+        r.num(
+            "client_cpu_share",
+            "load client CPU use (1 = one core)",
+            "",
+            (a.cpu_secs - b.cpu_secs) / secs,
+        );
+    }
     if let (Some(b), Some(a)) = (before, after) {
         let cpu = a.cpu_secs - b.cpu_secs;
+        r.num(
+            "server_cpu_share",
+            "server CPU use (1 = one core)",
+            "",
+            cpu / secs,
+        );
         r.num("server_cpu_secs", "server CPU while heartbeating", "s", cpu);
         r.num(
             "server_cpu_per_pong_us",
