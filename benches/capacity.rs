@@ -41,15 +41,13 @@ fn main() {
         }
         return;
     }
-    let sizes = if args.iter().any(|a| a == "--quick") {
-        Sizes::QUICK
-    } else {
-        Sizes::FULL
-    };
+    let quick = args.iter().any(|a| a == "--quick");
+    let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
     // `--report-only`: no runs, the table and plot again from the JSON files
     // of the last run.
     let report_only = args.iter().any(|a| a == "--report-only");
-    let out = out_dir();
+    // Quick runs keep their files apart, so they never mix with a full run's.
+    let out = out_dir(if quick { "capacity-quick" } else { "capacity" });
     std::fs::create_dir_all(&out).expect("create target/capacity");
     let pin = Path::new(TASKSET).exists()
         && std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
@@ -61,11 +59,7 @@ fn main() {
 
     // Rounds alternate the servers so that noise from the rest of the
     // machine falls on both; the table shows the median of the rounds.
-    let rounds = if args.iter().any(|a| a == "--quick") {
-        1
-    } else {
-        ROUNDS
-    };
+    let rounds = if quick { 1 } else { ROUNDS };
     let mut results = [Results::default(), Results::default()];
     for round in 0..rounds {
         if !report_only {
@@ -792,10 +786,10 @@ fn fmt(v: f64) -> String {
     }
 }
 
-/// Where the results go: `target/capacity/`.
-fn out_dir() -> PathBuf {
+/// Where the results go: `target/<name>/`.
+fn out_dir(name: &str) -> PathBuf {
     let release = Path::new(VIGIL).parent().expect("target/release");
-    release.parent().unwrap_or(release).join("capacity")
+    release.parent().unwrap_or(release).join(name)
 }
 
 /// Cores, file limit, kernel.
