@@ -10,7 +10,8 @@
 //! `--server-pid`, server and load client pinned to different CPUs, and
 //! prints one table with both servers, their ratio (vigil ÷ baseline) and
 //! whether vigil met each target. Raw JSON, the table and an SVG plot of
-//! reap lateness go to `target/capacity/`.
+//! reap lateness go to `target/capacity/` (`target/capacity-quick/` with
+//! `--quick`).
 
 #[path = "baseline/tokio_server.rs"]
 mod tokio_server;

@@ -83,7 +83,8 @@ impl Msg {
 /// Something that happened to a connection, with the time it was seen.
 #[derive(Debug, Clone, Copy)]
 pub enum Ev {
-    /// The connect completed.
+    /// The connect completed. As handed to a scenario's handler, the time
+    /// is the one taken just before the opener sent the first `PING`.
     Connected(usize, Instant),
     /// The connect failed (refused, reset, timed out).
     ConnectFailed(usize),

@@ -154,16 +154,22 @@ impl Opener {
         }
     }
 
-    fn on_event(&mut self, pool: &mut Pool, ev: &Ev) {
+    /// Counts an event; for a connect, sends the first `PING` and returns
+    /// the time taken just before sending it.
+    fn on_event(&mut self, pool: &mut Pool, ev: &Ev) -> Option<Instant> {
         match *ev {
             Ev::Connected(key, _) => {
                 if self.confirming.len() <= key {
                     self.confirming.resize(key + 1, false);
                 }
+                // Before the send: a deadline computed from it is never later
+                // than the server's, so a close before it is truly early.
+                let at = Instant::now();
                 if pool.send(key, b"PING\n") {
                     self.confirming[key] = true;
                     self.unconfirmed += 1;
                 }
+                return Some(at);
             }
             Ev::Msg(key, Msg::Pong(_), at) if self.is_confirming(key) => {
                 self.confirming[key] = false;
@@ -189,6 +195,7 @@ impl Opener {
             }
             _ => {}
         }
+        None
     }
 
     fn is_confirming(&self, key: usize) -> bool {
@@ -331,7 +338,10 @@ pub fn drive<H: Handler>(
         }
         pool.poll(Some(wake.saturating_duration_since(now)), &mut events)?;
         for ev in events.drain(..) {
-            opener.on_event(pool, &ev);
+            let ev = match (opener.on_event(pool, &ev), ev) {
+                (Some(ping_at), Ev::Connected(key, _)) => Ev::Connected(key, ping_at),
+                _ => ev,
+            };
             handler.on_event(pool, ev);
         }
         progress.tick(Instant::now(), || handler.progress(pool, opener));

@@ -37,15 +37,15 @@ impl Handler for Reap {
     fn on_event(&mut self, pool: &mut Pool, ev: Ev) {
         self.closes.on_event(&ev);
         match ev {
-            Ev::Connected(key, _) => {
+            // The opener has just sent the first (and only) PING; `at` is
+            // the time taken just before it.
+            Ev::Connected(key, at) => {
                 if self.lives.len() <= key {
                     self.lives.resize(key + 1, Life::default());
                 }
-                // The opener has just sent the first (and only) PING.
                 if pool.is_open(key) {
-                    let now = Instant::now();
-                    self.lives[key].sent = Some(now);
-                    self.last_sent = Some(now);
+                    self.lives[key].sent = Some(at);
+                    self.last_sent = Some(at);
                 }
             }
             Ev::Msg(key, Msg::Pong(_), at) => {
