@@ -69,6 +69,13 @@ pub struct Args {
     /// A label for the server in the report (e.g. `vigil`, `baseline`).
     #[arg(long, default_value = "server")]
     pub label: String,
+
+    /// Split the connections over this many load processes (this program
+    /// re-run), for more connections than one process may open; the report
+    /// adds their figures up (counts and rates summed, latencies the worst
+    /// process's, reap lateness recomputed from every sample).
+    #[arg(long, default_value_t = 1)]
+    pub procs: usize,
 }
 
 /// The scenarios.

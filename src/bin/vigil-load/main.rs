@@ -11,6 +11,7 @@
 
 mod args;
 mod conn;
+mod multi;
 mod proc_stats;
 mod report;
 mod scenarios;
@@ -22,7 +23,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = args::Args::parse();
     if let Some(limit) = proc_stats::own_fd_limit() {
-        let need = args.conns as u64 + proc_stats::own_fds() + 8;
+        let need = args.conns.div_ceil(args.procs.max(1)) as u64 + proc_stats::own_fds() + 8;
         if need > limit {
             eprintln!(
                 "vigil-load: {} connections need about {need} files; this process may open {limit}",
@@ -30,7 +31,12 @@ fn main() -> ExitCode {
             );
         }
     }
-    let report = match scenarios::run(&args) {
+    let result = if args.procs > 1 {
+        multi::run(&args)
+    } else {
+        scenarios::run(&args)
+    };
+    let report = match result {
         Ok(report) => report,
         Err(err) => {
             eprintln!("vigil-load: {err}");
