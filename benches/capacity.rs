@@ -144,7 +144,9 @@ impl Sizes {
     }
 }
 
-const SCENARIOS: [&str; 4] = ["hold", "heartbeat", "reap", "keepalive"];
+/// `hold-no-timer` is `hold` against a server without an idle timeout: no
+/// timer per connection, so the memory row shows what the timer costs.
+const SCENARIOS: [&str; 5] = ["hold", "hold-no-timer", "heartbeat", "reap", "keepalive"];
 /// Rounds of every scenario against every server (`--quick`: one).
 const ROUNDS: usize = 3;
 
@@ -278,6 +280,7 @@ fn run_scenario(
 ) -> String {
     let server_flags: Vec<&str> = match (scenario, kind) {
         ("hold", _) => vec!["--idle-timeout", "60m"],
+        ("hold-no-timer", _) => vec!["--idle-timeout", "0"],
         ("reap", ServerKind::Vigil) => vec!["--idle-timeout", "1s", "--tick", "10ms"],
         ("reap", ServerKind::Baseline) => vec!["--idle-timeout", "1s"],
         ("keepalive", _) => vec!["--idle-timeout", "1s"],
@@ -285,8 +288,12 @@ fn run_scenario(
     };
     let server = Server::start(kind, &server_flags, pin);
     let _ = std::fs::remove_file(json_path);
+    let subcommand = match scenario {
+        "hold-no-timer" => "hold",
+        other => other,
+    };
     let mut load: Vec<String> = vec![
-        scenario.into(),
+        subcommand.into(),
         "--addr".into(),
         server.addr.clone(),
         "--server-pid".into(),
@@ -301,6 +308,7 @@ fn run_scenario(
             format!("--conns={}", s.hold),
             format!("--duration={}s", s.hold_secs),
         ],
+        "hold-no-timer" => vec![format!("--conns={}", s.hold), "--duration=1s".into()],
         "heartbeat" => vec![
             format!("--conns={}", s.hb_conns),
             format!("--window={}", s.hb_window),
@@ -572,6 +580,13 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
         "server_rss_per_conn",
         "<= 128",
         Some(&|x, _| x <= 128.0),
+    );
+    row(
+        "hold, no idle timeout: server RSS growth per connection (bytes)",
+        "hold-no-timer",
+        "server_rss_per_conn",
+        "",
+        None,
     );
     row(
         "hold: server wakeups/s while silent (context switches)",
