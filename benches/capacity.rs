@@ -42,6 +42,12 @@ fn main() {
         }
         return;
     }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // executable without it, and must not start a five-minute benchmark.
+    if !args.iter().any(|a| a == "--bench" || a == "--report-only") {
+        eprintln!("capacity: not run under `cargo test`; use `cargo bench --bench capacity`");
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
     // `--report-only`: no runs, the table and plot again from the JSON files
