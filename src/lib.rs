@@ -30,4 +30,4 @@ mod wheel;
 pub use clock::Clock;
 pub use protocol::LineProtocol;
 pub use reactor::{CloseReason, Config, ConnId, Context, Handler, Reactor, ShutdownHandle, Stats};
-pub use wheel::{TimerKey, Wheel};
+pub use wheel::{Expire, TimerKey, Wheel};

@@ -26,7 +26,7 @@
 
 use mio::net::TcpStream;
 
-use super::standin_wheel::TimerKey; // TEMPORARY
+use crate::wheel::TimerKey;
 use crate::CloseReason;
 
 /// "Never": a deadline past any tick the reactor will see.

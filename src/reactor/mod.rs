@@ -27,13 +27,12 @@ use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 
 use crate::clock::Clock;
-use standin_wheel::Wheel; // TEMPORARY
+use crate::wheel::Wheel;
 
 mod config;
 mod conn;
 mod handler;
 mod shutdown;
-mod standin_wheel; // TEMPORARY
 mod stats;
 mod token;
 
