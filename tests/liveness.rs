@@ -162,7 +162,6 @@ fn a_probe_is_sent_after_silence_and_a_pong_keeps_the_connection() {
 }
 
 #[test]
-#[ignore = "reactor bug: after an answered probe, the next one waits for the idle deadline (reported to the lead)"]
 fn every_silence_gets_its_probe_on_time() {
     // A long idle timeout, so that a probe scheduled from the wrong
     // deadline (the idle one) shows as 500 ms instead of 100 ms.

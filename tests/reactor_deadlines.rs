@@ -77,7 +77,9 @@ fn lifetime_closes_an_active_connection() {
 
 #[test]
 fn probe_fires_once_and_an_answer_keeps_the_connection() {
-    let mut config = config_ms(200);
+    // The idle timeout is long enough that a probe scheduled from the idle
+    // deadline instead of the last answer would show as ~400 ms, not 80.
+    let mut config = config_ms(400);
     config.probe_after = Some(Duration::from_millis(80));
     let server = Server::start(config);
 
@@ -93,7 +95,7 @@ fn probe_fires_once_and_an_answer_keeps_the_connection() {
         answering.send(b"pong\n");
         assert_eq!(answering.line().as_deref(), Some("pong"));
     }
-    // One probe per silence, then the idle close at 200 ms.
+    // One probe per silence, then the idle close at 400 ms.
     assert_eq!(silent.line().as_deref(), Some("probe"));
     assert_eq!(silent.line().as_deref(), Some("bye idle"));
     let stats = server.stop();

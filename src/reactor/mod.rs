@@ -327,8 +327,14 @@ impl<S: Default> Core<S> {
                 Err(err) if interrupted(&err) => continue,
                 Err(err) => return self.close(handler, id, close_reason(&err)),
             };
+            let answered_probe = conn.io.timing.probed;
             conn.io.timing.activity(self.now);
             self.stats.bytes_in += n as u64;
+            if answered_probe {
+                // The registered deadline skipped the probe while one was
+                // outstanding; the next probe is now earlier than it.
+                self.arm(id);
+            }
 
             let data = std::mem::take(&mut self.read_buf);
             let open = self.callback(handler, id, |h, cx, state| {
