@@ -49,6 +49,11 @@ use token::{LISTENER, WAKER};
 const EVENTS_CAPACITY: usize = 1024;
 /// The one read buffer: large enough that a heartbeat is one short read.
 const READ_BUFFER: usize = 64 * 1024;
+/// Connections accepted per loop iteration at most. A burst of connects
+/// then shares the loop with the connections already open (their reads and
+/// timers), and each iteration stays far shorter than a tick. The listener
+/// stays marked ready, so the next poll does not wait.
+const ACCEPT_BATCH: usize = 128;
 /// Bytes read and discarded from a closing connection so that the kernel
 /// sends FIN, not RST, and the peer can still read the last line.
 const DRAIN_ON_CLOSE: usize = 64 * 1024;
@@ -521,10 +526,13 @@ impl<S: Default> Core<S> {
         }
     }
 
-    /// Accepts until the backlog is empty, accepting is paused, or the
-    /// reactor is shutting down.
+    /// Accepts until the backlog is empty, accepting is paused, or
+    /// [`ACCEPT_BATCH`] connections were taken in this iteration.
     fn accept<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
-        while self.accept_ready && self.accept_paused_until.is_none() {
+        for _ in 0..ACCEPT_BATCH {
+            if !self.accept_ready || self.accept_paused_until.is_some() {
+                return;
+            }
             let Some(listener) = &self.listener else {
                 return;
             };
