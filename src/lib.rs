@@ -31,3 +31,8 @@ pub use clock::Clock;
 pub use protocol::LineProtocol;
 pub use reactor::{CloseReason, Config, ConnId, Context, Handler, Reactor, ShutdownHandle, Stats};
 pub use wheel::{Expire, TimerKey, Wheel};
+
+/// The README's Rust examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -9,12 +9,13 @@
 mod cli;
 
 use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
-use std::thread;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
-use vigil::{LineProtocol, Reactor, ShutdownHandle};
+use vigil::{LineProtocol, Reactor};
 
 use cli::{CliExit, Settings};
 
@@ -49,27 +50,38 @@ fn serve(settings: Settings) -> Result<(), String> {
     let protocol = LineProtocol::new(settings.max_line);
     let mut reactor = Reactor::bind(listen, settings.config, protocol)
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
-    stop_on_signals(reactor.shutdown_handle())
+    let signal = stop_on_signals(&mut reactor)
         .map_err(|err| format!("cannot install signal handlers: {err}"))?;
     let addr = reactor.local_addr().map_err(|err| err.to_string())?;
     log::info!("listening on {addr}");
     reactor
         .run()
         .map_err(|err| format!("event loop failed: {err}"))?;
-    log::info!("stopped: {} connections served", reactor.stats().accepted);
+    log::info!(
+        "stopped by signal {}: {} connections served",
+        signal.load(Ordering::SeqCst),
+        reactor.stats().accepted
+    );
     Ok(())
 }
 
-/// Shuts the reactor down on the first SIGINT or SIGTERM.
-fn stop_on_signals(handle: ShutdownHandle) -> io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                log::info!("signal {signal}: shutting down");
-                handle.shutdown();
-            }
-        })?;
-    Ok(())
+/// Shuts the reactor down on the first SIGINT or SIGTERM; the returned cell
+/// then holds the signal's number.
+///
+/// The handlers write to a self-pipe that the reactor polls, so the process
+/// stays single-threaded: a second thread would make Linux wait for an RCU
+/// grace period each time the file table grows, stalling the reactor for
+/// milliseconds at 256, 512, 1024 ... connections.
+fn stop_on_signals<H: vigil::Handler>(reactor: &mut Reactor<H>) -> io::Result<Arc<AtomicUsize>> {
+    let received = Arc::new(AtomicUsize::new(0));
+    let (wake, watched) = UnixStream::pair()?;
+    for signal in [SIGINT, SIGTERM] {
+        // Registered in this order, the handlers record the signal before
+        // they wake the reactor.
+        signal_hook::flag::register_usize(signal, Arc::clone(&received), signal as usize)?;
+        signal_hook::low_level::pipe::register(signal, wake.try_clone()?)?;
+    }
+    watched.set_nonblocking(true)?;
+    reactor.shutdown_when_readable(mio::net::UnixStream::from_std(watched))?;
+    Ok(received)
 }

@@ -21,6 +21,13 @@ fn shuts_down_on(signal: &str) {
         client.send(b"PING\n");
         client.expect(b"PONG");
     }
+    // One thread: signals arrive through a self-pipe the reactor polls, not
+    // through a second thread (which would stall the reactor each time the
+    // kernel grows the process's file table).
+    let threads = std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .expect("/proc/PID/task")
+        .count();
+    assert_eq!(threads, 1, "vigil runs {threads} threads");
     let signalled = Instant::now();
     server.signal(signal);
     for client in &mut clients {

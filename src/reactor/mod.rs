@@ -17,11 +17,12 @@
 //!
 //! See `docs/architecture.md` for the invariants.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::event::Event;
+use mio::event::{Event, Source};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
@@ -43,7 +44,7 @@ pub use stats::{CloseReason, Stats};
 pub use token::ConnId;
 
 use conn::{Conn, ConnIo, Due, Output, TickLimits, Timing, NEVER};
-use token::{LISTENER, WAKER};
+use token::{LISTENER, SHUTDOWN_SOURCE, WAKER};
 
 /// Readiness events taken per poll.
 const EVENTS_CAPACITY: usize = 1024;
@@ -157,6 +158,54 @@ impl<H: Handler> Reactor<H> {
         self.core.shutdown.clone()
     }
 
+    /// Shuts the reactor down, as [`ShutdownHandle::shutdown`] does, as soon
+    /// as `source` becomes readable. Typically the read end of a self-pipe
+    /// that a signal handler writes to (`signal_hook::low_level::pipe`):
+    /// signals then stop the reactor without a second thread.
+    ///
+    /// That matters for capacity: while a process has more than one thread,
+    /// Linux waits for an RCU grace period (milliseconds) each time the
+    /// process's file table has to grow, and the reactor's thread stalls for
+    /// it, at 256, 512, 1024 ... open descriptors.
+    ///
+    /// Replaces a source given earlier (which is dropped).
+    ///
+    /// # Errors
+    ///
+    /// Registering `source` with the poll fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use mio::net::UnixStream;
+    /// use vigil::{Config, Handler, Reactor};
+    ///
+    /// struct Quiet;
+    /// impl Handler for Quiet {
+    ///     type Conn = ();
+    /// }
+    ///
+    /// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), Quiet)?;
+    /// let (mut wake, watched) = UnixStream::pair()?;
+    /// reactor.shutdown_when_readable(watched)?;
+    /// wake.write_all(b"x")?; // what a signal handler would do
+    /// reactor.run()?; // returns at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_when_readable<S>(&mut self, mut source: S) -> io::Result<()>
+    where
+        S: Source + Send + 'static,
+    {
+        let registry = self.core.poll.registry();
+        if let Some(ShutdownSource(mut old)) = self.core.shutdown_source.take() {
+            registry.deregister(&mut old)?;
+        }
+        registry.register(&mut source, SHUTDOWN_SOURCE, Interest::READABLE)?;
+        self.core.shutdown_source = Some(ShutdownSource(Box::new(source)));
+        Ok(())
+    }
+
     /// Runs the event loop until [`ShutdownHandle::shutdown`] is called, then
     /// closes every connection with [`CloseReason::Shutdown`] and returns.
     ///
@@ -180,6 +229,7 @@ impl<H: Handler> Reactor<H> {
                 match event.token() {
                     LISTENER => self.core.accept_ready = true,
                     WAKER => {} // the shutdown flag is checked by the loop
+                    SHUTDOWN_SOURCE => self.core.shutdown.shutdown(),
                     token => {
                         if let Some(id) = ConnId::from_token(token) {
                             self.core.on_event(&mut self.handler, id, event);
@@ -218,6 +268,8 @@ struct Core<S> {
     poll: Poll,
     listener: Option<TcpListener>,
     shutdown: ShutdownHandle,
+    /// Shuts the reactor down when readable (see `shutdown_when_readable`).
+    shutdown_source: Option<ShutdownSource>,
     conns: Slab<Conn<S>>,
     wheel: Wheel<ConnId>,
     clock: Clock,
@@ -265,6 +317,7 @@ impl<S: Default> Core<S> {
             poll,
             listener: Some(listener),
             shutdown: ShutdownHandle::new(waker),
+            shutdown_source: None,
             conns: Slab::new(),
             wheel: Wheel::new(),
             clock,
@@ -610,7 +663,13 @@ impl<S: Default> Core<S> {
         self.counters_changed();
         log::trace!("connection {id} opened");
         self.arm(id);
-        self.callback(handler, id, |h, cx, state| h.on_open(cx, state));
+        if self.callback(handler, id, |h, cx, state| h.on_open(cx, state)) {
+            // Clients usually speak first: their first bytes are often here
+            // already. Reading now saves a trip through poll; a drained
+            // socket is not reported by the next poll, so this costs no
+            // extra read later, only one that finds nothing now.
+            self.read(handler, id, false);
+        }
     }
 
     /// Turns away a connection that arrived while the reactor was full.
@@ -686,6 +745,15 @@ impl<S: Default> Core<S> {
             self.stats_due = None;
             handler.on_stats(&self.stats);
         }
+    }
+}
+
+/// The source given to [`Reactor::shutdown_when_readable`].
+struct ShutdownSource(Box<dyn Source + Send>);
+
+impl fmt::Debug for ShutdownSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShutdownSource")
     }
 }
 

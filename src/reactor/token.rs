@@ -14,14 +14,16 @@ use mio::Token;
 compile_error!("vigil packs (slab key, generation) into a mio Token and needs a 64-bit usize");
 
 /// Slab keys stay below this, so a connection's token never has the low 32
-/// bits all ones (or all ones but the last), whatever its generation: those
-/// are the reactor's own tokens.
-pub(crate) const MAX_KEYS: usize = u32::MAX as usize - 1;
+/// bits equal to those of the reactor's own tokens (the three highest
+/// values), whatever its generation.
+pub(crate) const MAX_KEYS: usize = u32::MAX as usize - 2;
 
 /// The listener's token.
 pub(crate) const LISTENER: Token = Token(usize::MAX);
 /// The shutdown waker's token.
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
+/// The token of a source that shuts the reactor down when readable.
+pub(crate) const SHUTDOWN_SOURCE: Token = Token(usize::MAX - 2);
 
 /// Identifies one connection for as long as it is open.
 ///
@@ -52,7 +54,8 @@ impl ConnId {
     /// The id carried by a connection's token; `None` for the reactor's own
     /// tokens.
     pub(crate) fn from_token(token: Token) -> Option<ConnId> {
-        (token != LISTENER && token != WAKER).then_some(ConnId(token.0 as u64))
+        (token != LISTENER && token != WAKER && token != SHUTDOWN_SOURCE)
+            .then_some(ConnId(token.0 as u64))
     }
 }
 
@@ -84,8 +87,9 @@ mod tests {
     fn reactor_tokens_are_not_connections() {
         assert_eq!(ConnId::from_token(LISTENER), None);
         assert_eq!(ConnId::from_token(WAKER), None);
+        assert_eq!(ConnId::from_token(SHUTDOWN_SOURCE), None);
         let last = ConnId::new(MAX_KEYS - 1, u32::MAX).token();
-        assert!(last != LISTENER && last != WAKER);
+        assert!(last != LISTENER && last != WAKER && last != SHUTDOWN_SOURCE);
     }
 
     #[test]
