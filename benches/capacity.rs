@@ -28,6 +28,9 @@ const LOAD: &str = env!("CARGO_BIN_EXE_vigil-load");
 const TASKSET: &str = "/usr/bin/taskset";
 /// vigil's timer tick in the reap scenario; the lateness target is 2 ticks + 5 ms.
 const TICK_MS: f64 = 10.0;
+/// Source addresses the load client spreads its connections over
+/// (127.0.0.1 to 127.0.0.4).
+const SOURCES: u8 = 4;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -89,7 +92,7 @@ fn main() {
     }
     let table = table(&results[0], &results[1], &sizes);
     let report = format!(
-        "{machine}\nsizes: {}; median of {rounds} round(s)\n\n{table}",
+        "{machine}\nsizes: {}; load from {SOURCES} source addresses; median of {rounds} round(s)\n\n{table}",
         sizes.describe()
     );
     println!("\n{report}");
@@ -308,6 +311,10 @@ fn run_scenario(
         kind.name().into(),
         "--json".into(),
         json_path.display().to_string(),
+        // Four source addresses, so the client's ephemeral ports (and the
+        // kernel's search for a free one) are not what limits the connect
+        // rate past ~14,000 connections.
+        format!("--sources={SOURCES}"),
     ];
     let more: Vec<String> = match scenario {
         "hold" => vec![
@@ -549,15 +556,15 @@ fn table(v: &Results, b: &Results, s: &Sizes) -> String {
         &format!("hold: connect rate, first {} (conn/s)", s.hold.min(10_000)),
         "hold",
         "connect_rate_first_10k",
-        ">= baseline",
-        Some(&|x, y| x >= y),
+        "",
+        None,
     );
     row(
         &format!("hold: connect rate, all {} (conn/s)", s.hold),
         "hold",
         "connect_rate",
-        "",
-        None,
+        ">= baseline",
+        Some(&|x, y| x >= y),
     );
     row(
         "hold: server CPU to accept them (s)",

@@ -31,6 +31,13 @@ pub struct Args {
     #[arg(long, default_value_t = 100)]
     pub pending: usize,
 
+    /// Spread the connections over this many source addresses, 127.0.0.1
+    /// to 127.0.0.N (1 to 254; round robin), each with its own ephemeral
+    /// ports, so that ports are not the limit past ~28,000 connections to one
+    /// server address. 1: no bind, the kernel picks source and port.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
+    pub sources: u8,
+
     /// How long to hold / heartbeat / keep alive once the connections are open.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub duration: Duration,

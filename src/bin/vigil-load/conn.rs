@@ -6,16 +6,19 @@
 //! scenarios can index their own per-connection data with it.
 
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Protocol, Socket, Type};
 
 /// `EMFILE`: this process has no file descriptor left.
 const EMFILE: i32 = 24;
 /// `ENFILE`: the whole system has no file left.
 const ENFILE: i32 = 23;
+/// `EINPROGRESS`: a non-blocking connect has started.
+const EINPROGRESS: i32 = 115;
 /// Size of the shared read buffer.
 const READ_BUF: usize = 64 * 1024;
 
@@ -128,6 +131,9 @@ pub struct Pool {
     /// The ready connections of one poll (kept to reuse its allocation).
     ready: Vec<(usize, bool)>,
     addr: SocketAddr,
+    /// Source addresses to bind before connecting, round robin; empty: no
+    /// bind.
+    sources: Vec<SocketAddr>,
     /// Connects started and not finished.
     pub pending: usize,
     /// Connections established and not closed.
@@ -135,8 +141,27 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A pool of connections to `addr`.
-    pub fn new(addr: SocketAddr) -> io::Result<Pool> {
+    /// A pool of connections to `addr`, from source addresses 127.0.0.1 to
+    /// 127.0.0.`sources` (with 1: from whatever the kernel picks).
+    ///
+    /// # Errors
+    ///
+    /// Several sources for a server that is not on a 127.x address (the
+    /// sources could not reach it), or no poll.
+    pub fn new(addr: SocketAddr, sources: u8) -> io::Result<Pool> {
+        let sources = if sources > 1 {
+            if !matches!(addr, SocketAddr::V4(a) if a.ip().is_loopback()) {
+                return Err(io::Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("--sources {sources} needs a server on 127.x, not {addr}"),
+                ));
+            }
+            (1..=sources)
+                .map(|i| SocketAddr::from((Ipv4Addr::new(127, 0, 0, i), 0)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Pool {
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
@@ -144,6 +169,7 @@ impl Pool {
             buf: vec![0; READ_BUF].into_boxed_slice(),
             ready: Vec::with_capacity(1024),
             addr,
+            sources,
             pending: 0,
             open: 0,
         })
@@ -151,8 +177,12 @@ impl Pool {
 
     /// Starts a non-blocking connect; its number on success.
     pub fn connect(&mut self) -> Result<usize, ConnectError> {
-        let mut stream = TcpStream::connect(self.addr).map_err(classify)?;
         let key = self.conns.len();
+        let mut stream = match self.sources.get(key % self.sources.len().max(1)) {
+            Some(&source) => connect_from(source, self.addr),
+            None => TcpStream::connect(self.addr),
+        }
+        .map_err(classify)?;
         self.poll
             .registry()
             .register(
@@ -353,6 +383,20 @@ impl Pool {
     }
 }
 
+/// Starts a non-blocking connect to `addr` from `source` (port 0: each
+/// source address has its own ephemeral ports).
+fn connect_from(source: SocketAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&source.into())?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
 fn classify(e: io::Error) -> ConnectError {
     match e.raw_os_error() {
         Some(EMFILE) | Some(ENFILE) => ConnectError::FdLimit,
@@ -374,5 +418,36 @@ mod tests {
         assert_eq!(Msg::parse(b"ERR line-too-long"), Msg::Err);
         assert_eq!(Msg::parse(b"PING"), Msg::Ping);
         assert_eq!(Msg::parse(b"hello"), Msg::Other);
+    }
+
+    #[test]
+    fn spreads_connections_over_the_source_addresses() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut pool = Pool::new(listener.local_addr().expect("addr"), 3).expect("pool");
+        for _ in 0..6 {
+            pool.connect().expect("connect");
+        }
+        let mut peers: Vec<_> = (0..6)
+            .map(|_| listener.accept().expect("accept").1.ip().to_string())
+            .collect();
+        peers.sort();
+        let expected = [
+            "127.0.0.1",
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.0.0.2",
+            "127.0.0.3",
+            "127.0.0.3",
+        ];
+        assert_eq!(peers, expected);
+    }
+
+    #[test]
+    fn several_sources_need_a_loopback_server() {
+        let err = Pool::new("192.0.2.1:7373".parse().unwrap(), 2)
+            .err()
+            .expect("refused");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(Pool::new("192.0.2.1:7373".parse().unwrap(), 1).is_ok());
     }
 }

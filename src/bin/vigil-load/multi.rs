@@ -92,6 +92,7 @@ pub fn run(args: &Args) -> io::Result<Report> {
             .args(["--addr", &args.addr.to_string()])
             .args(["--conns", &conns.to_string()])
             .args(["--pending", &(args.pending / procs).max(1).to_string()])
+            .args(["--sources", &args.sources.to_string()])
             .args(["--duration", &ms(args.duration)])
             .args(["--window", &args.window.to_string()])
             .args(["--idle-timeout", &ms(args.idle_timeout)])

@@ -431,7 +431,7 @@ pub fn server_sample(args: &Args) -> Option<proc_stats::Sample> {
 
 /// Runs the scenario chosen on the command line.
 pub fn run(args: &Args) -> io::Result<Report> {
-    let mut pool = Pool::new(args.addr)?;
+    let mut pool = Pool::new(args.addr, args.sources)?;
     let report = match args.scenario {
         crate::args::Scenario::Hold => hold::run(args, &mut pool),
         crate::args::Scenario::Heartbeat => heartbeat::run(args, &mut pool),
