@@ -50,6 +50,11 @@ use token::{LISTENER, SHUTDOWN_SOURCE, WAKER};
 const EVENTS_CAPACITY: usize = 1024;
 /// The one read buffer: large enough that a heartbeat is one short read.
 const READ_BUFFER: usize = 64 * 1024;
+/// Events handled between two readings of the clock. Bytes are stamped
+/// with the tick of the last reading, so that they are never stamped more
+/// than this many events' handling (well under a millisecond) before they
+/// were read, while a heartbeat still costs no clock reading of its own.
+const CLOCK_EVERY: usize = 64;
 /// Connections accepted per loop iteration at most. A burst of connects
 /// then shares the loop with the connections already open (their reads and
 /// timers), and each iteration stays far shorter than a tick. The listener
@@ -224,8 +229,11 @@ impl<H: Handler> Reactor<H> {
                 }
                 return Err(err);
             }
-            self.core.now = self.core.clock.tick_at(Instant::now()).max(self.core.now);
-            for event in events.iter() {
+            self.core.read_clock();
+            for (i, event) in events.iter().enumerate() {
+                if i % CLOCK_EVERY == CLOCK_EVERY - 1 {
+                    self.core.read_clock();
+                }
                 match event.token() {
                     LISTENER => self.core.accept_ready = true,
                     WAKER => {} // the shutdown flag is checked by the loop
@@ -237,8 +245,10 @@ impl<H: Handler> Reactor<H> {
                     }
                 }
             }
+            self.core.read_clock();
             self.core.run_deferred(&mut self.handler);
             self.core.expire(&mut self.handler);
+            self.core.read_clock();
             self.core.accept(&mut self.handler);
             self.core.report_stats(&mut self.handler);
         }
@@ -334,6 +344,11 @@ impl<S: Default> Core<S> {
             stats_due: None,
             config,
         })
+    }
+
+    /// Sets `now` to the current tick (never backwards).
+    fn read_clock(&mut self) {
+        self.now = self.clock.tick_at(Instant::now()).max(self.now);
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
