@@ -9,12 +9,14 @@
 mod cli;
 
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
+use socket2::{Domain, Protocol, Socket, Type};
 use vigil::{LineProtocol, Reactor};
 
 use cli::{CliExit, Settings};
@@ -48,7 +50,8 @@ fn main() -> ExitCode {
 fn serve(settings: Settings) -> Result<(), String> {
     let listen = settings.listen;
     let protocol = LineProtocol::new(settings.max_line);
-    let mut reactor = Reactor::bind(listen, settings.config, protocol)
+    let mut reactor = listener(listen)
+        .and_then(|listener| Reactor::from_std(listener, settings.config, protocol))
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     let signal = stop_on_signals(&mut reactor)
         .map_err(|err| format!("cannot install signal handlers: {err}"))?;
@@ -63,6 +66,22 @@ fn serve(settings: Settings) -> Result<(), String> {
         reactor.stats().accepted
     );
     Ok(())
+}
+
+/// Connections the kernel may hold for `accept` (capped by the system's
+/// `net.core.somaxconn`). std's and mio's 128 drops SYNs, costing those
+/// clients a one-second retransmission, as soon as a few hundred connect at
+/// once.
+const BACKLOG: i32 = 4096;
+
+/// A listener on `addr` with address reuse (a restart does not wait for old
+/// connections in `TIME_WAIT`) and a [`BACKLOG`]-deep accept queue.
+fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
 }
 
 /// Shuts the reactor down on the first SIGINT or SIGTERM; the returned cell
