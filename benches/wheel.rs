@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 use tokio_util::time::{delay_queue, DelayQueue};
 use vigil::{TimerKey, Wheel};
 
+#[path = "../tests/rng/mod.rs"]
+mod rng;
+use rng::Rng;
+
 /// One tick, as in vigil's default configuration.
 const TICK_MS: u64 = 10;
 /// Deadlines of the insert/reset/cancel/expire phases spread over one hour.
@@ -194,26 +198,6 @@ impl Timers for Queue {
     fn wait_for(&mut self, now: u64) {
         let ahead = now.saturating_sub(self.now) * self.ns_per_tick;
         std::thread::sleep(Duration::from_nanos(ahead) + Duration::from_millis(5));
-    }
-}
-
-/// splitmix64, for deadlines and orders that are the same for all three.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn permutation(&mut self, n: usize) -> Vec<usize> {
-        let mut p: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            p.swap(i, (self.next() % (i as u64 + 1)) as usize);
-        }
-        p
     }
 }
 

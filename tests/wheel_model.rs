@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use vigil::{TimerKey, Wheel};
 
+mod rng;
+use rng::Rng;
+
 /// Ticks per hour and per year at vigil's default 10 ms tick.
 const HOUR: u64 = 3600 * 100;
 const YEAR: u64 = 365 * 24 * HOUR;
@@ -22,22 +25,6 @@ const RANGE: u64 = 1 << 36;
 /// Keep the population around this size so the reference stays fast.
 const MAX_LIVE: usize = 4_000;
 const STALE_KEPT: usize = 256;
-
-/// splitmix64: small, good enough, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 struct Model {
     wheel: Wheel<u64>,
