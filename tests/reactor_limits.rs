@@ -23,6 +23,7 @@ fn over_max_connections_the_newcomer_is_told_and_closed() {
         config,
         Script {
             full_line: b"full\n",
+            ..Script::default()
         },
     );
     let mut first = server.connect();
@@ -126,7 +127,9 @@ fn a_flooding_peer_does_not_starve_the_others() {
 
 #[test]
 fn resets_and_half_closes_touch_only_their_connection() {
-    let server = Server::start(config_ms(0));
+    let script = Script::default();
+    let closes = Arc::clone(&script.closes);
+    let server = Server::with_handler(config_ms(0), script);
     let mut bystander = server.connect();
 
     // Half-close: the request is still answered, then the server closes.
@@ -146,6 +149,12 @@ fn resets_and_half_closes_touch_only_their_connection() {
 
     bystander.send(b"still served\n");
     assert_eq!(bystander.line().as_deref(), Some("still served"));
+    // The dropped clients cannot see their close: wait (1 s at most) until
+    // the server has closed all 21 before stopping it.
+    let waited = Instant::now();
+    while closes.load(Ordering::SeqCst) < 21 && waited.elapsed() < Duration::from_secs(1) {
+        thread::sleep(Duration::from_millis(5));
+    }
     let stats = server.stop();
     assert_eq!(stats.closed(CloseReason::PeerClosed), 21);
 }

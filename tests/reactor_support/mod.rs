@@ -4,6 +4,8 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -15,6 +17,9 @@ use vigil::{CloseReason, Config, Context, Handler, Reactor, ShutdownHandle, Stat
 #[derive(Debug, Default)]
 pub struct Script {
     pub full_line: &'static [u8],
+    /// Connections closed so far, for tests that must wait for closes the
+    /// client cannot see.
+    pub closes: Arc<AtomicUsize>,
 }
 
 impl Handler for Script {
@@ -40,6 +45,7 @@ impl Handler for Script {
     }
 
     fn on_close(&mut self, cx: &mut Context<'_>, _: &mut (), reason: CloseReason) {
+        self.closes.fetch_add(1, Ordering::SeqCst);
         cx.write(format!("bye {reason}\n").as_bytes());
     }
 
