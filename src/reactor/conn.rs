@@ -14,9 +14,12 @@
 //! Receiving bytes only moves true deadlines later, so a heartbeat just
 //! stores the current tick in `last_activity`: no wheel operation. When the
 //! registered deadline fires, [`Timing::due`] recomputes the true deadlines
-//! and says what to do: close, probe, or re-arm later. Only a change that
-//! moves a true deadline *earlier* (a handler shortening its own idle timeout)
-//! touches the wheel.
+//! and says what to do: close, probe, or re-arm later. While a probe is
+//! outstanding the next probe is not a true deadline, but the first byte
+//! would make it one, so the registered deadline also stays at or before the
+//! earliest probe a byte could bring ([`Timing::registration`]). Only a change
+//! that moves a true deadline *earlier* (a handler shortening its own idle
+//! timeout) touches the wheel.
 //!
 //! # Rounding
 //!
@@ -116,6 +119,21 @@ impl Timing {
         self.lifetime_at
             .min(self.idle_at())
             .min(self.probe_at(limits.probe))
+    }
+
+    /// The deadline to register in the wheel at tick `now`: the earliest
+    /// true deadline, except that while a probe is outstanding it is no
+    /// later than the earliest next probe that any byte from now on could
+    /// bring (`now + 1 + probe`). A byte only ever moves true deadlines later
+    /// than what is registered, so reads never touch the wheel; the price is
+    /// one extra wake-up per probe interval while a probed peer stays silent.
+    pub(crate) fn registration(&self, now: u64, limits: &TickLimits) -> u64 {
+        let next = self.next_deadline(limits);
+        if self.probed {
+            next.min(after(now, limits.probe))
+        } else {
+            next
+        }
     }
 
     /// What to do at tick `now`. Lifetime wins over idle, and both over a
@@ -257,6 +275,30 @@ mod tests {
         assert!(!t.probed);
         assert_eq!(t.due(11, &limits), Due::At(12));
         assert_eq!(t.due(12, &limits), Due::Probe);
+    }
+
+    #[test]
+    fn an_outstanding_probe_keeps_the_next_probe_registered() {
+        let limits = TickLimits {
+            idle: 40,
+            lifetime: 0,
+            probe: 4,
+        };
+        let mut t = Timing::accepted(0, &limits);
+        assert_eq!(t.registration(0, &limits), 5);
+        // The probe goes out at 5: idle is due at 41, but a byte at 5 or
+        // later could make a probe due as early as 10.
+        t.probed = true;
+        assert_eq!(t.next_deadline(&limits), 41);
+        assert_eq!(t.registration(5, &limits), 10);
+        // Silent until then: nothing due, registered again one interval on.
+        assert_eq!(t.due(10, &limits), Due::At(41));
+        assert_eq!(t.registration(10, &limits), 15);
+        // An answer at 12: the probe at 17 is not earlier than what is
+        // registered (15), so the read needed no wheel operation.
+        t.activity(12);
+        assert_eq!(t.due(15, &limits), Due::At(17));
+        assert_eq!(t.due(17, &limits), Due::Probe);
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! 1. Poll, with the time to the earliest of: the wheel's next deadline, the
 //!    end of an accept pause, the next stats report. Zero when connections
 //!    wait for another read turn; infinite when nothing is due.
-//! 2. Read the clock once: that tick is "now" for the whole iteration.
+//! 2. Read the clock: that tick is "now" (read again every 64 events, and
+//!    before the timers and the accepts).
 //! 3. Dispatch events: writable connections flush their queue; readable ones
 //!    are read until drained or until their byte budget is spent, each chunk
 //!    handed to [`Handler::on_data`].
 //! 4. Give deferred connections (budget spent) another turn.
 //! 5. Pop every due timer: close, probe, or re-arm at the true deadline.
-//! 6. Accept until the backlog is empty, unless paused.
+//! 6. Accept until the backlog is empty (128 at most), unless paused; read
+//!    each new connection once at once.
 //! 7. Report counters to [`Handler::on_stats`] if due.
 //!
 //! See `docs/architecture.md` for the invariants.
@@ -333,7 +335,7 @@ impl<S: Default> Core<S> {
             clock,
             now: 0,
             limits,
-            read_buf: vec![0; READ_BUFFER.max(config.read_budget.min(READ_BUFFER))],
+            read_buf: vec![0; READ_BUFFER],
             write_buf: Vec::new(),
             deferred: Vec::new(),
             next_generation: 0,
@@ -400,14 +402,8 @@ impl<S: Default> Core<S> {
                 Err(err) if interrupted(&err) => continue,
                 Err(err) => return self.close(handler, id, close_reason(&err)),
             };
-            let answered_probe = conn.io.timing.probed;
             conn.io.timing.activity(self.now);
             self.stats.bytes_in += n as u64;
-            if answered_probe {
-                // The registered deadline skipped the probe while one was
-                // outstanding; the next probe is now earlier than it.
-                self.arm(id);
-            }
 
             let data = std::mem::take(&mut self.read_buf);
             let open = self.callback(handler, id, |h, cx, state| {
@@ -556,7 +552,7 @@ impl<S: Default> Core<S> {
         let Some(conn) = live(&mut self.conns, id) else {
             return;
         };
-        let next = conn.io.timing.next_deadline(&self.limits);
+        let next = conn.io.timing.registration(self.now, &self.limits);
         match conn.io.timer {
             Some(key) if next < self.wheel.deadline(key).unwrap_or(NEVER) => {
                 self.wheel.reset(key, next);
