@@ -13,9 +13,7 @@ use clap::Parser;
 use log::LevelFilter;
 use vigil::Config;
 
-/// The longest DUR accepted: far beyond any sensible timeout, and small
-/// enough for every tick count to stay exact.
-const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+use crate::duration::parse_duration;
 
 /// How often, at most, the counters line is logged while counters change.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(10);
@@ -168,38 +166,6 @@ fn one_line(err: &clap::Error) -> String {
         .to_owned()
 }
 
-/// Parses a DUR: a whole number with a unit, `ms`, `s` or `m`; a bare `0` is
-/// zero (off).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a whole number with a unit, ms, s or m (250ms, 5s, 2m), or 0";
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at(digits);
-    if number.is_empty() {
-        return Err(EXPECTED.to_owned());
-    }
-    let too_long = || {
-        format!(
-            "longer than the maximum of {}m",
-            MAX_DURATION.as_secs() / 60
-        )
-    };
-    let number: u64 = number.parse().map_err(|_| too_long())?;
-    let millis = match unit {
-        "ms" => Some(number),
-        "s" => number.checked_mul(1_000),
-        "m" => number.checked_mul(60_000),
-        "" => return Err(format!("missing unit: {EXPECTED}")),
-        _ => return Err(format!("unknown unit '{unit}': {EXPECTED}")),
-    };
-    match millis.map(Duration::from_millis) {
-        Some(duration) if duration <= MAX_DURATION => Ok(duration),
-        _ => Err(too_long()),
-    }
-}
-
 /// Parses the `--tick` DUR, which cannot be off.
 fn parse_tick(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
@@ -295,37 +261,6 @@ mod tests {
         assert_eq!(s.config.tick, Duration::from_millis(1));
         assert_eq!(s.max_line, 16);
         assert_eq!(s.log_level, LevelFilter::Trace);
-    }
-
-    #[test]
-    fn durations_have_a_unit_or_are_zero() {
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("43200m"), Ok(MAX_DURATION));
-        for bad in [
-            "",
-            "5",
-            "s",
-            "1.5s",
-            "-1s",
-            "+1s",
-            " 5s",
-            "5s ",
-            "5 s",
-            "5h",
-            "5S",
-            "5sec",
-            "1m30s",
-            "43201m",
-            "99999999999999999999s",
-            "18446744073709551615m",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
-        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod duration;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;

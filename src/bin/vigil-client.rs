@@ -17,11 +17,10 @@ use clap::error::ErrorKind;
 use clap::Parser;
 
 /// The DUR syntax, shared with the server's flags.
-#[allow(dead_code)]
-#[path = "../cli.rs"]
-mod server_cli;
+#[path = "../duration.rs"]
+mod duration;
 
-use server_cli::parse_duration;
+use duration::parse_duration;
 
 const EXIT_STATUS: &str = "\
 Exit status:

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+pub use crate::duration::parse_duration;
+
 /// Load client for the vigil heartbeat line protocol.
 ///
 /// Opens and holds many TCP connections from one single-threaded mio loop,
@@ -107,27 +109,6 @@ impl Scenario {
             Scenario::Reap => "reap",
             Scenario::Keepalive => "keepalive",
         }
-    }
-}
-
-/// Parses `250ms`, `5s`, `2m`, `1h` or a bare `0`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{text}`: a unit is needed (ms, s, m, h)"))?;
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}`: expected a whole number and a unit"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("`{text}`: unknown unit `{unit}` (ms, s, m, h)")),
     }
 }
 

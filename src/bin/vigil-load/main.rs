@@ -11,6 +11,9 @@
 
 mod args;
 mod conn;
+/// The DUR syntax, shared with the server's and the client's flags.
+#[path = "../../duration.rs"]
+mod duration;
 mod multi;
 mod proc_stats;
 mod report;
