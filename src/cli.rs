@@ -134,6 +134,18 @@ impl Cli {
                 self.probe_after, self.idle_timeout
             ));
         }
+        // The wheel counts in ticks: a probe that rounds up to the idle
+        // close's tick would never be sent.
+        let ticks = |d: Duration| d.as_nanos().div_ceil(self.tick.as_nanos());
+        if !self.probe_after.is_zero()
+            && !self.idle_timeout.is_zero()
+            && ticks(self.probe_after) >= ticks(self.idle_timeout)
+        {
+            return Err(format!(
+                "invalid value '{:?}' for '--probe-after <DUR>': must be at least one tick ({:?}) shorter than --idle-timeout ({:?})",
+                self.probe_after, self.tick, self.idle_timeout
+            ));
+        }
         let mut config = Config::default();
         config.idle_timeout = off_if_zero(self.idle_timeout);
         config.lifetime = off_if_zero(self.lifetime);
@@ -300,6 +312,10 @@ mod tests {
             (&["--probe-after", "5s"], "--probe-after"),
             (
                 &["--probe-after", "1s", "--idle-timeout", "500ms"],
+                "--probe-after",
+            ),
+            (
+                &["--probe-after", "12ms", "--idle-timeout", "15ms"],
                 "--probe-after",
             ),
         ] {

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
 /// Binds, serves until a signal, and closes every connection.
 fn serve(settings: Settings) -> Result<(), String> {
     let listen = settings.listen;
+    let max_conns = settings.config.max_connections;
     let protocol = LineProtocol::new(settings.max_line);
     let mut reactor = listener(listen)
         .and_then(|listener| Reactor::from_std(listener, settings.config, protocol))
@@ -58,6 +59,7 @@ fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|err| format!("cannot install signal handlers: {err}"))?;
     let addr = reactor.local_addr().map_err(|err| err.to_string())?;
     log::info!("listening on {addr}");
+    raise_descriptor_limit(max_conns);
     reactor
         .run()
         .map_err(|err| format!("event loop failed: {err}"))?;
@@ -67,6 +69,34 @@ fn serve(settings: Settings) -> Result<(), String> {
         reactor.stats().accepted
     );
     Ok(())
+}
+
+/// Descriptors the server needs besides its connections: the listener, the
+/// poll, the signal pipe, standard streams, a few to spare.
+const OTHER_DESCRIPTORS: u64 = 16;
+
+/// Raises the soft limit on open files to the hard limit (a shell's usual
+/// soft limit, 1024, would cap the server far below `--max-conns`), logs the
+/// result, and warns when `max_conns` connections cannot fit in it.
+fn raise_descriptor_limit(max_conns: usize) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(err) => {
+            log::warn!("cannot raise the open-file limit: {err}");
+            match rlimit::Resource::NOFILE.get() {
+                Ok((soft, _)) => soft,
+                Err(_) => return,
+            }
+        }
+    };
+    log::info!("descriptor limit {limit}");
+    let needed = (max_conns as u64).saturating_add(OTHER_DESCRIPTORS);
+    if limit < needed {
+        log::warn!(
+            "--max-conns {max_conns} cannot be reached: the descriptor limit {limit} holds about {} connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-conns",
+            limit.saturating_sub(OTHER_DESCRIPTORS)
+        );
+    }
 }
 
 /// Connections the kernel may hold for `accept` (capped by the system's
@@ -95,10 +125,14 @@ fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 fn stop_on_signals<H: vigil::Handler>(reactor: &mut Reactor<H>) -> io::Result<Arc<AtomicUsize>> {
     let received = Arc::new(AtomicUsize::new(0));
     let (wake, watched) = UnixStream::pair()?;
+    let requested = reactor.shutdown_handle().flag();
     for signal in [SIGINT, SIGTERM] {
-        // Registered in this order, the handlers record the signal before
-        // they wake the reactor.
+        // Registered in this order, the handlers record the signal and ask
+        // for shutdown before they wake the reactor: an iteration whose
+        // events were collected before the signal still sees the request
+        // before it accepts anything.
         signal_hook::flag::register_usize(signal, Arc::clone(&received), signal as usize)?;
+        signal_hook::flag::register(signal, Arc::clone(&requested))?;
         signal_hook::low_level::pipe::register(signal, wake.try_clone()?)?;
     }
     watched.set_nonblocking(true)?;

@@ -106,3 +106,38 @@ fn an_address_in_use_exits_1_with_one_line() {
     assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
     assert!(stderr.contains(&addr), "{stderr:?} does not name {addr}");
 }
+
+/// The server raises its soft open-file limit to the hard one (a shell's
+/// soft 1024 would cap it far below `--max-conns`), says so, and warns when
+/// `--max-conns` cannot fit.
+#[test]
+fn the_descriptor_limit_is_raised_and_a_shortfall_is_warned() {
+    let hard = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "ulimit -Hn"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let hard = hard.trim();
+    if hard == "unlimited" {
+        return; // nothing to raise to or fall short of
+    }
+    let mut server = Server::start_with(std::process::Command::new("sh").args([
+        "-c",
+        "ulimit -Sn 64 && exec \"$0\" \"$@\"",
+        util::VIGIL,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-conns",
+        "100000000",
+    ]));
+    let line = server.wait_for_output("descriptor limit").unwrap();
+    assert!(
+        line.ends_with(&format!("descriptor limit {hard}")),
+        "{line}"
+    );
+    let warning = server.wait_for_output("cannot be reached").unwrap();
+    assert!(warning.contains("--max-conns 100000000"), "{warning}");
+}

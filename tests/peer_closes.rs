@@ -41,10 +41,10 @@ fn a_reset_is_survived_and_others_are_served() {
         thread::sleep(ms(50));
         drop(resetter);
     }
-    let closed = server.wait_for_output("closed: peer-closed");
+    let closed = server.wait_for_output("closed: reset");
     assert!(
         closed.is_some(),
-        "the reset connection was not closed as peer-closed"
+        "the reset connection was not closed as reset"
     );
     bystander.send(b"PING\n");
     bystander.expect(b"PONG");

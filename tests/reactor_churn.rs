@@ -1,7 +1,13 @@
-//! Slab slots are reused at once, yet an event or timer meant for a closed
-//! connection never reaches the newer connection in the same slot: under
-//! heavy churn every client gets exactly its own bytes back, and short idle
-//! timers of closed connections never close their successors early.
+//! Slab slots are reused at once, yet a closed connection's traffic and
+//! timers never reach the newer connection in the same slot: under heavy
+//! churn every client gets exactly its own bytes back, and short idle timers
+//! of closed connections never close their successors early.
+//!
+//! These are end-to-end checks. Closing cancels a connection's timer and
+//! epoll forgets its descriptor, so no stale event or timer reaches a reused
+//! slot today; the generation check that would stop one if it did is tested
+//! where it lives (`an_id_of_another_generation_is_stale` in
+//! `src/reactor/mod.rs`).
 
 mod reactor_support;
 

@@ -146,3 +146,23 @@ fn idle_timeout_off_keeps_silent_connections() {
     client.send(b"still here\n");
     assert_eq!(client.line().as_deref(), Some("still here"));
 }
+
+/// A huge interval means "never": tick arithmetic saturates instead of
+/// overflowing (a panic in debug builds, a spin in release).
+#[test]
+fn huge_intervals_mean_never() {
+    let mut config = config_ms(0);
+    config.stats_interval = Some(Duration::MAX);
+    config.accept_retry = Duration::MAX;
+    config.linger = Duration::MAX;
+    config.lifetime = Some(Duration::MAX);
+    let server = Server::start(config);
+    let mut client = server.connect();
+    client.send(b"still here\n"); // counters change: a report is scheduled
+    assert_eq!(client.line().as_deref(), Some("still here"));
+    client.send(b"quit\n");
+    assert_eq!(client.line().as_deref(), Some("bye quit"));
+    drop(client);
+    let stats = server.stop();
+    assert_eq!(stats.closed(CloseReason::Quit), 1);
+}

@@ -156,5 +156,11 @@ fn resets_and_half_closes_touch_only_their_connection() {
         thread::sleep(Duration::from_millis(5));
     }
     let stats = server.stop();
-    assert_eq!(stats.closed(CloseReason::PeerClosed), 21);
+    // The half-close is a FIN; a dropped client whose echo arrived unread
+    // sends a reset instead.
+    assert!(stats.closed(CloseReason::PeerClosed) >= 1);
+    assert_eq!(
+        stats.closed(CloseReason::PeerClosed) + stats.closed(CloseReason::Reset),
+        21
+    );
 }

@@ -8,8 +8,10 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use reactor_support::{config_ms, Server};
-use vigil::CloseReason;
+use std::sync::mpsc;
+
+use reactor_support::{config_ms, Script, Server};
+use vigil::{CloseReason, Reactor};
 
 #[test]
 fn shutdown_closes_everyone_and_returns() {
@@ -50,12 +52,30 @@ fn shutdown_closes_everyone_and_returns() {
 }
 
 #[test]
-fn shutdown_from_another_thread_before_and_after_run() {
-    let server = Server::start(config_ms(0));
-    let handle = server.handle.clone();
-    std::thread::spawn(move || handle.shutdown())
-        .join()
-        .unwrap();
-    let stats = server.stop(); // a second request is harmless
+fn shutdown_before_run_returns_at_once_and_after_is_harmless() {
+    let mut reactor = Reactor::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        config_ms(0),
+        Script::default(),
+    )
+    .unwrap();
+    let handle = reactor.shutdown_handle();
+    std::thread::spawn({
+        let handle = handle.clone();
+        move || handle.shutdown()
+    })
+    .join()
+    .unwrap();
+    let (done, returned) = mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        reactor.run().unwrap();
+        done.send(reactor.stats().clone()).unwrap();
+    });
+    // Window: a reactor asked to stop before it runs returns within 1 s.
+    let stats = returned
+        .recv_timeout(Duration::from_secs(1))
+        .expect("run() ignored a shutdown asked for before it");
+    runner.join().unwrap();
     assert_eq!(stats.accepted, 0);
+    handle.shutdown(); // after run: harmless
 }

@@ -171,6 +171,7 @@ fn closing_line(reason: CloseReason) -> Option<&'static [u8]> {
         CloseReason::Quit
         | CloseReason::ProtocolError
         | CloseReason::PeerClosed
+        | CloseReason::Reset
         | CloseReason::Io => None,
     }
 }
@@ -222,6 +223,7 @@ mod tests {
                 Some(b"BYE shutdown\n"),
                 Some(b"BYE full\n"),
                 Some(b"BYE slow\n"),
+                None,
                 None,
                 None,
             ]

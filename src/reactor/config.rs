@@ -36,6 +36,16 @@ pub struct Config {
     /// After running out of file descriptors, how long accepting pauses
     /// (unless a connection closes first). Default 100 ms.
     pub accept_retry: Duration,
+    /// The bound of a close (`docs/protocol.md`, "The close sequence"): a
+    /// closing connection whose owed output makes no progress for this long
+    /// is abandoned; once everything is written and the write side shut,
+    /// the peer's input is read and discarded for at most this long, and
+    /// for at most a tenth of it without a byte. At shutdown, the reactor
+    /// returns at most twice this after the request. Default 1 s.
+    pub linger: Duration,
+    /// Input bytes a closing connection reads and discards at most before
+    /// it is closed as it is (possibly with a reset). Default 1 MiB.
+    pub linger_bytes: usize,
 }
 
 impl Default for Config {
@@ -50,6 +60,8 @@ impl Default for Config {
             read_budget: 64 * 1024,
             stats_interval: None,
             accept_retry: Duration::from_millis(100),
+            linger: Duration::from_secs(1),
+            linger_bytes: 1024 * 1024,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! One connection's reactor-side state: its socket, its liveness deadlines,
-//! and the output it could not write yet.
+//! One connection's reactor-side state: its socket, its liveness deadlines
+//! (or, once it is closing, the bounds of its close), and the output it could
+//! not write yet.
 //!
 //! # Registered vs true deadlines
 //!
@@ -27,10 +28,12 @@
 //! happened somewhere in `[t, t + 1)`, so a deadline `d` ticks after it is
 //! registered at `t + 1 + d`.
 
+use std::time::Duration;
+
 use mio::net::TcpStream;
 
 use crate::wheel::TimerKey;
-use crate::CloseReason;
+use crate::{Clock, CloseReason, Config};
 
 /// "Never": a deadline past any tick the reactor will see.
 pub(crate) const NEVER: u64 = u64::MAX;
@@ -41,6 +44,33 @@ pub(crate) struct TickLimits {
     pub(crate) idle: u64,
     pub(crate) lifetime: u64,
     pub(crate) probe: u64,
+    /// A close's bound on write progress, and on lingering in all.
+    pub(crate) linger: u64,
+    /// How long a lingering close waits for input before it gives up.
+    pub(crate) linger_quiet: u64,
+}
+
+impl TickLimits {
+    /// `config`'s durations in `clock`'s ticks.
+    ///
+    /// # Errors
+    ///
+    /// A probe that would not come before the idle close (both round to the
+    /// same tick, or the probe is later).
+    pub(crate) fn new(config: &Config, clock: &Clock) -> Result<TickLimits, &'static str> {
+        let ticks = |d: Option<Duration>| d.map_or(0, |d| clock.ticks_for(d));
+        let limits = TickLimits {
+            idle: ticks(config.idle_timeout),
+            lifetime: ticks(config.lifetime),
+            probe: ticks(config.probe_after),
+            linger: ticks(Some(config.linger)).max(1),
+            linger_quiet: ticks(Some(config.linger / 10)).max(1),
+        };
+        if limits.probe != 0 && limits.idle != 0 && limits.probe >= limits.idle {
+            return Err("probe_after must be at least one tick shorter than idle_timeout");
+        }
+        Ok(limits)
+    }
 }
 
 /// What a connection's timer says when it fires.
@@ -54,6 +84,8 @@ pub(crate) enum Due {
     At(u64),
     /// Nothing is timed any more.
     Never,
+    /// A closing connection ran out of time: close the socket as it is.
+    Abandon,
 }
 
 /// A connection's liveness data; all ticks.
@@ -168,6 +200,100 @@ fn saturate(span: u64) -> u32 {
     u32::try_from(span).unwrap_or(u32::MAX)
 }
 
+/// A closing connection's progress and bounds (`docs/protocol.md`, "The
+/// close sequence"). Its reason is decided and counted; what is left is to
+/// write what it is owed, send our FIN, and read the peer's input until its
+/// FIN, so that closing the socket never turns into a reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Linger {
+    /// Give up (close the socket as it is) at this tick. While output is
+    /// queued: `linger` after the last write progress. Once our FIN is sent:
+    /// the quiet interval after the last byte read, never past `cap`.
+    pub(crate) until: u64,
+    /// The latest `until` may become once our FIN is sent.
+    pub(crate) cap: u64,
+    /// Input bytes read and discarded since the close began.
+    pub(crate) discarded: u32,
+    /// Our FIN is sent: everything owed was written.
+    pub(crate) write_shut: bool,
+    /// The peer's FIN was read: nothing more will arrive.
+    pub(crate) input_closed: bool,
+}
+
+impl Linger {
+    /// A close that began at tick `now`, with `flush` ticks to write what is
+    /// queued (renewed by each write progress).
+    pub(crate) fn begin(now: u64, flush: u64, input_closed: bool) -> Linger {
+        let until = after(now, flush.max(1));
+        Linger {
+            until,
+            cap: until,
+            discarded: 0,
+            write_shut: false,
+            input_closed,
+        }
+    }
+
+    /// Some queued output was written at tick `now`.
+    pub(crate) fn wrote(&mut self, now: u64, flush: u64) {
+        if !self.write_shut {
+            self.until = after(now, flush.max(1));
+        }
+    }
+
+    /// Our FIN was sent at tick `now`: lingering lasts at most `total`
+    /// ticks, and ends earlier after `quiet` ticks without input.
+    pub(crate) fn shut(&mut self, now: u64, total: u64, quiet: u64) {
+        self.write_shut = true;
+        self.cap = after(now, total.max(1));
+        self.until = after(now, quiet.max(1)).min(self.cap);
+    }
+
+    /// `n` input bytes were read and discarded at tick `now`. Returns whether
+    /// the close may go on (`false`: more than `max_bytes` discarded).
+    pub(crate) fn discard(&mut self, now: u64, n: usize, quiet: u64, max_bytes: usize) -> bool {
+        let total = (self.discarded as usize).saturating_add(n);
+        self.discarded = u32::try_from(total).unwrap_or(u32::MAX);
+        if self.write_shut {
+            self.until = after(now, quiet.max(1)).min(self.cap);
+        }
+        total <= max_bytes
+    }
+}
+
+/// What a connection's timer tracks: its liveness while it is served, the
+/// bounds of its close once the reason is decided.
+///
+/// Both fit in the same 32 bytes: `Closing` lives in the padding niche of
+/// `Serving` (see `liveness_stays_small`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Open: the handler gets its bytes; idle, lifetime and probe apply.
+    Serving(Timing),
+    /// Closing: input is discarded; only the close's bounds apply.
+    Closing(Linger),
+}
+
+impl Liveness {
+    /// The deadline to register in the wheel at tick `now` (see
+    /// [`Timing::registration`]).
+    pub(crate) fn registration(&self, now: u64, limits: &TickLimits) -> u64 {
+        match self {
+            Liveness::Serving(timing) => timing.registration(now, limits),
+            Liveness::Closing(linger) => linger.until,
+        }
+    }
+
+    /// What to do at tick `now`.
+    pub(crate) fn due(&self, now: u64, limits: &TickLimits) -> Due {
+        match self {
+            Liveness::Serving(timing) => timing.due(now, limits),
+            Liveness::Closing(linger) if linger.until <= now => Due::Abandon,
+            Liveness::Closing(linger) => Due::At(linger.until),
+        }
+    }
+}
+
 /// Bytes accepted for a peer but not yet taken by its socket. Boxed inside
 /// [`ConnIo`] so that a connection with nothing queued costs one null pointer.
 #[derive(Debug, Default)]
@@ -207,9 +333,13 @@ pub(crate) struct ConnIo {
     pub(crate) generation: u32,
     /// The wheel entry holding the registered deadline, if any is timed.
     pub(crate) timer: Option<TimerKey>,
-    /// Waiting in the reactor's ready list for another read turn.
-    pub(crate) queued: bool,
-    pub(crate) timing: Timing,
+    /// On the reactor's deferred list, waiting for another read turn.
+    pub(crate) on_deferred_list: bool,
+    /// A short read does not prove the socket drained: an event reported a
+    /// FIN, an error or urgent data (a read stops short at the urgent mark),
+    /// and reading goes on until `WouldBlock` or EOF, across deferred turns.
+    pub(crate) read_to_block: bool,
+    pub(crate) liveness: Liveness,
     /// `None` while everything written so far reached the socket; writable
     /// interest is registered exactly while this is `Some`.
     pub(crate) output: Option<Box<Output>>,
@@ -230,6 +360,8 @@ mod tests {
         idle: 10,
         lifetime: 0,
         probe: 0,
+        linger: 100,
+        linger_quiet: 10,
     };
 
     #[test]
@@ -264,8 +396,8 @@ mod tests {
     fn probe_once_per_silence() {
         let limits = TickLimits {
             idle: 10,
-            lifetime: 0,
             probe: 4,
+            ..LIMITS
         };
         let mut t = Timing::accepted(0, &limits);
         assert_eq!(t.due(5, &limits), Due::Probe);
@@ -281,8 +413,8 @@ mod tests {
     fn an_outstanding_probe_keeps_the_next_probe_registered() {
         let limits = TickLimits {
             idle: 40,
-            lifetime: 0,
             probe: 4,
+            ..LIMITS
         };
         let mut t = Timing::accepted(0, &limits);
         assert_eq!(t.registration(0, &limits), 5);
@@ -302,6 +434,19 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_must_come_a_tick_before_the_idle_close() {
+        let clock = Clock::new(Duration::from_millis(10));
+        let mut config = Config {
+            idle_timeout: Some(Duration::from_millis(15)),
+            probe_after: Some(Duration::from_millis(12)), // both 2 ticks
+            ..Config::default()
+        };
+        assert!(TickLimits::new(&config, &clock).is_err());
+        config.probe_after = Some(Duration::from_millis(10));
+        assert_eq!(TickLimits::new(&config, &clock).unwrap().probe, 1);
+    }
+
+    #[test]
     fn nothing_timed_is_never_due() {
         let off = TickLimits::default();
         let t = Timing::accepted(3, &off);
@@ -312,6 +457,28 @@ mod tests {
     fn timing_stays_small() {
         // Paid by every idle connection: see the memory goal in docs/architecture.md.
         assert!(std::mem::size_of::<Timing>() <= 32);
+        assert_eq!(
+            std::mem::size_of::<Liveness>(),
+            std::mem::size_of::<Timing>()
+        );
+    }
+
+    #[test]
+    fn a_close_waits_for_write_progress_then_for_quiet() {
+        let mut linger = Linger::begin(10, 100, false);
+        let close = Liveness::Closing(linger);
+        assert_eq!(close.due(110, &LIMITS), Due::At(111));
+        assert_eq!(close.due(111, &LIMITS), Due::Abandon);
+        linger.wrote(50, 100);
+        assert_eq!(linger.until, 151);
+        // FIN sent at 60: quiet 10, at most 100.
+        linger.shut(60, 100, 10);
+        assert_eq!((linger.until, linger.cap), (71, 161));
+        linger.wrote(65, 100); // nothing left to write: no effect
+        assert_eq!(linger.until, 71);
+        assert!(linger.discard(155, 1000, 10, 4096));
+        assert_eq!(linger.until, 161, "input never extends past the cap");
+        assert!(!linger.discard(156, 4000, 10, 4096));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::reactor::conn::ConnIo;
+use crate::reactor::conn::Timing;
 use crate::{CloseReason, ConnId, Stats};
 
 /// What an embedder writes: the protocol spoken over each connection.
@@ -99,7 +99,7 @@ pub trait Handler {
 #[derive(Debug)]
 pub struct Context<'a> {
     id: ConnId,
-    io: &'a mut ConnIo,
+    timing: &'a mut Timing,
     out: &'a mut Vec<u8>,
     stats: &'a Stats,
     clock: &'a Clock,
@@ -110,14 +110,14 @@ pub struct Context<'a> {
 impl<'a> Context<'a> {
     pub(crate) fn new(
         id: ConnId,
-        io: &'a mut ConnIo,
+        timing: &'a mut Timing,
         out: &'a mut Vec<u8>,
         stats: &'a Stats,
         clock: &'a Clock,
     ) -> Context<'a> {
         Context {
             id,
-            io,
+            timing,
             out,
             stats,
             clock,
@@ -126,10 +126,12 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// What the callback asked of the reactor: a close, and whether the
-    /// connection's deadlines changed.
-    pub(crate) fn finish(self) -> (Option<CloseReason>, bool) {
-        (self.close, self.retimed)
+    /// What the callback asked of the reactor.
+    pub(crate) fn finish(self) -> Requests {
+        Requests {
+            close: self.close,
+            retimed: self.retimed,
+        }
     }
 
     /// This connection's id, unique among the connections this reactor has
@@ -163,7 +165,7 @@ impl<'a> Context<'a> {
     /// received.
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
         let span = self.ticks(timeout);
-        self.io.timing.set_idle(span);
+        self.timing.set_idle(span);
         self.retimed = true;
     }
 
@@ -172,7 +174,7 @@ impl<'a> Context<'a> {
     /// the callback returns.
     pub fn set_lifetime(&mut self, lifetime: Option<Duration>) {
         let span = self.ticks(lifetime);
-        self.io.timing.set_lifetime(span);
+        self.timing.set_lifetime(span);
         self.retimed = true;
     }
 
@@ -184,4 +186,13 @@ impl<'a> Context<'a> {
     fn ticks(&self, duration: Option<Duration>) -> u64 {
         duration.map_or(0, |d| self.clock.ticks_for(d))
     }
+}
+
+/// What a callback asked of the reactor, carried out when it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Requests {
+    /// Close the connection, for this reason.
+    pub(crate) close: Option<CloseReason>,
+    /// The connection's deadlines changed: the wheel may need an earlier one.
+    pub(crate) retimed: bool,
 }

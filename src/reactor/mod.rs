@@ -20,20 +20,22 @@
 //! See `docs/architecture.md` for the invariants.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::event::{Event, Source};
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
 
 use crate::clock::Clock;
 use crate::wheel::Wheel;
 
+mod accept;
 mod config;
 mod conn;
+mod exchange;
 mod handler;
 mod shutdown;
 mod stats;
@@ -45,7 +47,8 @@ pub use shutdown::ShutdownHandle;
 pub use stats::{CloseReason, Stats};
 pub use token::ConnId;
 
-use conn::{Conn, ConnIo, Due, Output, TickLimits, Timing, NEVER};
+use accept::Acceptor;
+use conn::{Conn, ConnIo, Due, Liveness, TickLimits, NEVER};
 use token::{LISTENER, SHUTDOWN_SOURCE, WAKER};
 
 /// Readiness events taken per poll.
@@ -57,15 +60,6 @@ const READ_BUFFER: usize = 64 * 1024;
 /// than this many events' handling (well under a millisecond) before they
 /// were read, while a heartbeat still costs no clock reading of its own.
 const CLOCK_EVERY: usize = 64;
-/// Connections accepted per loop iteration at most. A burst of connects
-/// then shares the loop with the connections already open (their reads and
-/// timers), and each iteration stays far shorter than a tick. The listener
-/// stays marked ready, so the next poll does not wait.
-const ACCEPT_BATCH: usize = 128;
-/// Bytes read and discarded from a closing connection so that the kernel
-/// sends FIN, not RST, and the peer can still read the last line.
-const DRAIN_ON_CLOSE: usize = 64 * 1024;
-
 /// The single-threaded event loop.
 ///
 /// A reactor owns a listener and every connection accepted from it. It
@@ -154,7 +148,7 @@ impl<H: Handler> Reactor<H> {
     ///
     /// The reactor has shut down (its listener is closed): `NotConnected`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        match &self.core.listener {
+        match self.core.acceptor.listener() {
             Some(listener) => listener.local_addr(),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
@@ -216,6 +210,11 @@ impl<H: Handler> Reactor<H> {
     /// Runs the event loop until [`ShutdownHandle::shutdown`] is called, then
     /// closes every connection with [`CloseReason::Shutdown`] and returns.
     ///
+    /// Closing takes the close sequence's time (`docs/protocol.md`): the
+    /// last lines are written to peers that read them, and `run` returns
+    /// once every peer has closed its side, or at most twice
+    /// [`Config::linger`] after the request.
+    ///
     /// # Errors
     ///
     /// Polling fails (not for an interrupted system call). Errors on one
@@ -223,7 +222,13 @@ impl<H: Handler> Reactor<H> {
     /// accepting.
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        while !self.core.shutdown.is_requested() {
+        loop {
+            if self.core.shutdown.is_requested() {
+                self.core.begin_stopping(&mut self.handler);
+            }
+            if self.core.stopped() {
+                break;
+            }
             let timeout = self.core.poll_timeout();
             if let Err(err) = self.core.poll.poll(&mut events, timeout) {
                 if interrupted(&err) {
@@ -237,7 +242,7 @@ impl<H: Handler> Reactor<H> {
                     self.core.read_clock();
                 }
                 match event.token() {
-                    LISTENER => self.core.accept_ready = true,
+                    LISTENER => self.core.acceptor.on_ready(),
                     WAKER => {} // the shutdown flag is checked by the loop
                     SHUTDOWN_SOURCE => self.core.shutdown.shutdown(),
                     token => {
@@ -248,13 +253,17 @@ impl<H: Handler> Reactor<H> {
                 }
             }
             self.core.read_clock();
+            if self.core.shutdown.is_requested() {
+                // Before any accept: nothing new is served once asked to stop.
+                self.core.begin_stopping(&mut self.handler);
+            }
             self.core.run_deferred(&mut self.handler);
             self.core.expire(&mut self.handler);
             self.core.read_clock();
             self.core.accept(&mut self.handler);
             self.core.report_stats(&mut self.handler);
         }
-        self.core.shut_down(&mut self.handler);
+        self.core.finish_stopping(&mut self.handler);
         Ok(())
     }
 
@@ -278,10 +287,13 @@ impl<H: Handler> Reactor<H> {
 #[derive(Debug)]
 struct Core<S> {
     poll: Poll,
-    listener: Option<TcpListener>,
+    acceptor: Acceptor,
     shutdown: ShutdownHandle,
     /// Shuts the reactor down when readable (see `shutdown_when_readable`).
     shutdown_source: Option<ShutdownSource>,
+    /// Set once shutdown has begun: the tick by which every connection is
+    /// closed, finished or not.
+    stopping_until: Option<u64>,
     conns: Slab<Conn<S>>,
     wheel: Wheel<ConnId>,
     clock: Clock,
@@ -295,12 +307,6 @@ struct Core<S> {
     /// Connections whose read budget ran out, read again next iteration.
     deferred: Vec<ConnId>,
     next_generation: u32,
-    /// The listener reported readiness that accept has not drained yet.
-    accept_ready: bool,
-    /// Accepting pauses until this tick (file descriptors ran out).
-    accept_paused_until: Option<u64>,
-    /// A warning for the current fd-exhaustion episode has been logged.
-    accept_episode: bool,
     stats: Stats,
     stats_due: Option<u64>,
 }
@@ -309,27 +315,20 @@ impl<S: Default> Core<S> {
     fn new(mut listener: TcpListener, mut config: Config) -> io::Result<Core<S>> {
         config.max_connections = config.max_connections.min(token::MAX_KEYS);
         if config.tick.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "tick must be longer than zero",
-            ));
+            return Err(invalid_input("tick must be longer than zero"));
         }
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let clock = Clock::new(config.tick);
-        let ticks = |d: Option<Duration>| d.map_or(0, |d| clock.ticks_for(d));
-        let limits = TickLimits {
-            idle: ticks(config.idle_timeout),
-            lifetime: ticks(config.lifetime),
-            probe: ticks(config.probe_after),
-        };
+        let limits = TickLimits::new(&config, &clock).map_err(invalid_input)?;
         Ok(Core {
             poll,
-            listener: Some(listener),
+            acceptor: Acceptor::new(listener),
             shutdown: ShutdownHandle::new(waker),
             shutdown_source: None,
+            stopping_until: None,
             conns: Slab::new(),
             wheel: Wheel::new(),
             clock,
@@ -339,9 +338,6 @@ impl<S: Default> Core<S> {
             write_buf: Vec::new(),
             deferred: Vec::new(),
             next_generation: 0,
-            accept_ready: true,
-            accept_paused_until: None,
-            accept_episode: false,
             stats: Stats::default(),
             stats_due: None,
             config,
@@ -353,14 +349,21 @@ impl<S: Default> Core<S> {
         self.now = self.clock.tick_at(Instant::now()).max(self.now);
     }
 
+    /// `span` from now, in ticks, at least one tick; saturating, so that a
+    /// huge span means "never", not an overflow.
+    fn ticks_from_now(&self, span: Duration) -> u64 {
+        self.now.saturating_add(self.clock.ticks_for(span).max(1))
+    }
+
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.deferred.is_empty() || (self.accept_ready && self.accept_paused_until.is_none()) {
+        if !self.deferred.is_empty() || self.acceptor.wants_turn() {
             return Some(Duration::ZERO);
         }
         let next = [
             self.wheel.next_deadline(),
-            self.accept_paused_until,
+            self.acceptor.paused_until(),
             self.stats_due,
+            self.stopping_until,
         ]
         .into_iter()
         .flatten()
@@ -372,64 +375,37 @@ impl<S: Default> Core<S> {
         )
     }
 
+    /// Whether the loop is over: shutdown began and every connection is
+    /// closed, or the shutdown's bound has passed.
+    fn stopped(&self) -> bool {
+        self.stopping_until
+            .is_some_and(|until| self.conns.is_empty() || until <= self.now)
+    }
+
     fn on_event<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId, event: &Event) {
         let Some(conn) = live(&mut self.conns, id) else {
             return; // an event for a connection closed earlier in this batch
         };
+        // What the event says must outlive this turn: a FIN or an error
+        // behind more than one read budget is seen only by reading on.
+        if event.is_read_closed() || event.is_error() || event.is_priority() {
+            conn.io.read_to_block = true;
+        }
         if event.is_writable() && conn.io.output.is_some() {
             if let Err(reason) = self.flush_queued(id) {
                 return self.close(handler, id, reason);
             }
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.read(handler, id, event.is_read_closed());
-        }
-    }
-
-    /// Reads `id` until the socket is drained or the read budget is spent.
-    /// `eof_seen`: the event reported the peer's FIN, so a short read does
-    /// not mean drained.
-    fn read<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId, eof_seen: bool) {
-        let mut budget = self.config.read_budget.max(1);
-        loop {
-            let Some(conn) = live(&mut self.conns, id) else {
-                return;
-            };
-            let n = match conn.io.stream.read(&mut self.read_buf) {
-                Ok(0) => return self.close(handler, id, CloseReason::PeerClosed),
-                Ok(n) => n,
-                Err(err) if would_block(&err) => return,
-                Err(err) if interrupted(&err) => continue,
-                Err(err) => return self.close(handler, id, close_reason(&err)),
-            };
-            conn.io.timing.activity(self.now);
-            self.stats.bytes_in += n as u64;
-
-            let data = std::mem::take(&mut self.read_buf);
-            let open = self.callback(handler, id, |h, cx, state| {
-                h.on_data(cx, state, &data[..n]);
-            });
-            let full_read = n == data.len();
-            self.read_buf = data;
-            if !open {
-                return;
-            }
-            // A short read drained the socket (epoll(7)); new bytes bring a
-            // new edge. Only a FIN already reported needs reading on to EOF.
-            if !full_read && !eof_seen {
-                return;
-            }
-            budget = budget.saturating_sub(n);
-            if budget == 0 {
-                return self.defer(id);
-            }
+        if event.is_readable() || event.is_read_closed() || event.is_error() || event.is_priority()
+        {
+            self.read(handler, id);
         }
     }
 
     fn defer(&mut self, id: ConnId) {
         if let Some(conn) = live(&mut self.conns, id) {
-            if !conn.io.queued {
-                conn.io.queued = true;
+            if !conn.io.on_deferred_list {
+                conn.io.on_deferred_list = true;
                 self.deferred.push(id);
             }
         }
@@ -441,34 +417,41 @@ impl<S: Default> Core<S> {
         for i in 0..turns {
             let id = self.deferred[i];
             if let Some(conn) = live(&mut self.conns, id) {
-                conn.io.queued = false;
-                self.read(handler, id, false);
+                conn.io.on_deferred_list = false;
+                self.read(handler, id);
             }
         }
         self.deferred.drain(..turns);
     }
 
-    /// Runs one handler callback on the live connection `id`, then carries
-    /// out what it asked: re-arm, send, close. Returns whether `id` is still
-    /// open.
+    /// Runs one handler callback on `id` if it is open (not closing), then
+    /// carries out what it asked: re-arm, send, close. Returns whether `id`
+    /// is still open.
     fn callback<H: Handler<Conn = S>>(
         &mut self,
         handler: &mut H,
         id: ConnId,
         f: impl FnOnce(&mut H, &mut Context<'_>, &mut S),
     ) -> bool {
-        let Some(conn) = live(&mut self.conns, id) else {
+        let Some(Conn {
+            io:
+                ConnIo {
+                    liveness: Liveness::Serving(timing),
+                    ..
+                },
+            state,
+        }) = live(&mut self.conns, id)
+        else {
             return false;
         };
-        let Conn { io, state } = conn;
-        let mut cx = Context::new(id, io, &mut self.write_buf, &self.stats, &self.clock);
+        let mut cx = Context::new(id, timing, &mut self.write_buf, &self.stats, &self.clock);
         f(handler, &mut cx, state);
-        let (close, retimed) = cx.finish();
-        if retimed {
+        let requests = cx.finish();
+        if requests.retimed {
             self.arm(id);
         }
         let flushed = self.flush(id);
-        match flushed.err().or(close) {
+        match flushed.err().or(requests.close) {
             Some(reason) => {
                 self.close(handler, id, reason);
                 false
@@ -477,82 +460,12 @@ impl<S: Default> Core<S> {
         }
     }
 
-    /// Sends what the last callback wrote: straight to the socket unless
-    /// output is already queued; the rest is queued up to `max_output`.
-    fn flush(&mut self, id: ConnId) -> Result<(), CloseReason> {
-        if self.write_buf.is_empty() {
-            return Ok(());
-        }
-        let max_output = self.config.max_output;
-        let Some(conn) = live(&mut self.conns, id) else {
-            return Ok(());
-        };
-        let io = &mut conn.io;
-        let bytes = &self.write_buf[..];
-        let result = match io.output.as_deref_mut() {
-            Some(out) if out.len() + bytes.len() > max_output => Err(CloseReason::SlowReader),
-            Some(out) => {
-                out.push(bytes);
-                Ok(())
-            }
-            None => match write_some(&mut io.stream, bytes) {
-                Ok(n) => {
-                    self.stats.bytes_out += n as u64;
-                    let rest = &bytes[n..];
-                    if rest.is_empty() {
-                        Ok(())
-                    } else if rest.len() > max_output {
-                        Err(CloseReason::SlowReader)
-                    } else {
-                        let mut out = Box::<Output>::default();
-                        out.push(rest);
-                        io.output = Some(out);
-                        self.poll
-                            .registry()
-                            .reregister(
-                                &mut io.stream,
-                                id.token(),
-                                Interest::READABLE | Interest::WRITABLE,
-                            )
-                            .map_err(|err| close_reason(&err))
-                    }
-                }
-                Err(err) => Err(close_reason(&err)),
-            },
-        };
-        self.write_buf.clear();
-        result
-    }
-
-    /// Writes queued output after a writable event; drops the queue and the
-    /// writable interest once it is empty.
-    fn flush_queued(&mut self, id: ConnId) -> Result<(), CloseReason> {
-        let Some(conn) = live(&mut self.conns, id) else {
-            return Ok(());
-        };
-        let io = &mut conn.io;
-        let Some(out) = io.output.as_deref_mut() else {
-            return Ok(());
-        };
-        let n = write_some(&mut io.stream, out.pending()).map_err(|err| close_reason(&err))?;
-        out.consume(n);
-        self.stats.bytes_out += n as u64;
-        if out.len() == 0 {
-            io.output = None;
-            self.poll
-                .registry()
-                .reregister(&mut io.stream, id.token(), Interest::READABLE)
-                .map_err(|err| close_reason(&err))?;
-        }
-        Ok(())
-    }
-
     /// Makes the registered deadline no later than the true one.
     fn arm(&mut self, id: ConnId) {
         let Some(conn) = live(&mut self.conns, id) else {
             return;
         };
-        let next = conn.io.timing.registration(self.now, &self.limits);
+        let next = conn.io.liveness.registration(self.now, &self.limits);
         match conn.io.timer {
             Some(key) if next < self.wheel.deadline(key).unwrap_or(NEVER) => {
                 self.wheel.reset(key, next);
@@ -570,164 +483,27 @@ impl<S: Default> Core<S> {
                 continue;
             };
             conn.io.timer = None;
-            match conn.io.timing.due(self.now, &self.limits) {
+            match conn.io.liveness.due(self.now, &self.limits) {
                 Due::Close(reason) => self.close(handler, id, reason),
                 Due::Probe => {
-                    conn.io.timing.probed = true;
+                    if let Liveness::Serving(timing) = &mut conn.io.liveness {
+                        timing.probed = true;
+                    }
                     if self.callback(handler, id, |h, cx, state| h.on_probe(cx, state)) {
                         self.arm(id);
                     }
                 }
                 Due::At(_) => self.arm(id),
+                Due::Abandon => self.abandon(id),
                 Due::Never => {}
             }
         }
-        if self
-            .accept_paused_until
-            .is_some_and(|tick| tick <= self.now)
-        {
-            self.accept_paused_until = None;
-        }
-    }
-
-    /// Accepts until the backlog is empty, accepting is paused, or
-    /// [`ACCEPT_BATCH`] connections were taken in this iteration.
-    fn accept<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
-        for _ in 0..ACCEPT_BATCH {
-            if !self.accept_ready || self.accept_paused_until.is_some() {
-                return;
-            }
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, _)) => self.open(handler, stream),
-                Err(err) if would_block(&err) => {
-                    self.accept_ready = false;
-                    if self.accept_episode {
-                        self.accept_episode = false;
-                        log::info!("accepting again: the backlog is drained");
-                    }
-                }
-                Err(err) if interrupted(&err) || transient_accept_error(&err) => {}
-                Err(err) => self.pause_accepting(&err),
-            }
-        }
-    }
-
-    /// Stops taking from the listener for `accept_retry`, or until a
-    /// connection closes: no busy loop while descriptors are short, and the
-    /// backlog keeps waiting connections until then.
-    fn pause_accepting(&mut self, err: &io::Error) {
-        self.stats.accept_pauses += 1;
-        self.accept_paused_until =
-            Some(self.now + self.clock.ticks_for(self.config.accept_retry).max(1));
-        if !self.accept_episode {
-            self.accept_episode = true;
-            if fd_exhausted(err) {
-                log::warn!(
-                    "out of file descriptors with {} connections open ({err}): pausing accept, retrying every {:?} or when a connection closes",
-                    self.stats.open,
-                    self.config.accept_retry
-                );
-            } else {
-                log::warn!(
-                    "accept failed ({err}): pausing accept for {:?}",
-                    self.config.accept_retry
-                );
-            }
-        }
-    }
-
-    fn open<H: Handler<Conn = S>>(&mut self, handler: &mut H, mut stream: TcpStream) {
-        self.stats.accepted += 1;
-        if self.conns.len() >= self.config.max_connections {
-            return self.refuse(handler, stream);
-        }
-        let generation = self.next_generation;
-        self.next_generation = generation.wrapping_add(1);
-        let entry = self.conns.vacant_entry();
-        let id = ConnId::new(entry.key(), generation);
-        if let Err(err) = self
-            .poll
-            .registry()
-            .register(&mut stream, id.token(), Interest::READABLE)
-        {
-            log::warn!("could not register an accepted connection: {err}");
-            return;
-        }
-        // Replies are small and latency matters more than segment count.
-        let _ = stream.set_nodelay(true);
-        entry.insert(Conn {
-            io: ConnIo {
-                stream,
-                generation,
-                timer: None,
-                queued: false,
-                timing: Timing::accepted(self.now, &self.limits),
-                output: None,
-            },
-            state: S::default(),
-        });
-        self.stats.open += 1;
-        self.stats.peak_open = self.stats.peak_open.max(self.stats.open);
-        self.counters_changed();
-        log::trace!("connection {id} opened");
-        self.arm(id);
-        if self.callback(handler, id, |h, cx, state| h.on_open(cx, state)) {
-            // Clients usually speak first: their first bytes are often here
-            // already. Reading now saves a trip through poll; a drained
-            // socket is not reported by the next poll, so this costs no
-            // extra read later, only one that finds nothing now.
-            self.read(handler, id, false);
-        }
-    }
-
-    /// Turns away a connection that arrived while the reactor was full.
-    fn refuse<H: Handler<Conn = S>>(&mut self, handler: &mut H, mut stream: TcpStream) {
-        let bytes = handler.on_full();
-        if let Ok(n) = write_some(&mut stream, bytes) {
-            self.stats.bytes_out += n as u64;
-        }
-        drain(&mut stream, &mut self.read_buf);
-        self.stats.count_close(CloseReason::Full);
-        self.counters_changed();
-    }
-
-    /// Closes `id`: the handler's last words, a best-effort flush, then the
-    /// socket. Stale ids are ignored.
-    fn close<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId, reason: CloseReason) {
-        let Some(conn) = live(&mut self.conns, id) else {
-            return;
-        };
-        let Conn { io, state } = conn;
-        // Bytes the failed flush could not take are dropped; the closing
-        // line follows what was queued.
-        self.write_buf.clear();
-        let mut cx = Context::new(id, io, &mut self.write_buf, &self.stats, &self.clock);
-        handler.on_close(&mut cx, state, reason);
-        let mut conn = self.conns.remove(id.key());
-        if let Some(key) = conn.io.timer {
-            self.wheel.cancel(key);
-        }
-        // A half-closed peer still reads: only a failed socket gets nothing.
-        if reason != CloseReason::Io {
-            self.stats.bytes_out += last_words(&mut conn.io, &self.write_buf) as u64;
-            drain(&mut conn.io.stream, &mut self.read_buf);
-        }
-        self.write_buf.clear();
-        drop(conn); // closes the socket; epoll forgets it with the descriptor
-        self.stats.open -= 1;
-        self.stats.count_close(reason);
-        self.counters_changed();
-        log::trace!("connection {id} closed: {reason}");
-        // A descriptor is free again: try the backlog now.
-        self.accept_paused_until = None;
+        self.acceptor.resume_if_due(self.now);
     }
 
     fn counters_changed(&mut self) {
         if let (Some(interval), None) = (self.config.stats_interval, self.stats_due) {
-            self.stats_due = Some(self.now + self.clock.ticks_for(interval).max(1));
+            self.stats_due = Some(self.ticks_from_now(interval));
         }
     }
 
@@ -738,12 +514,16 @@ impl<S: Default> Core<S> {
         }
     }
 
-    /// Stops accepting and closes every connection with
-    /// [`CloseReason::Shutdown`].
-    fn shut_down<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+    /// Begins the shutdown: stops accepting and starts the close of every
+    /// open connection with [`CloseReason::Shutdown`]. The loop then runs on
+    /// until every close has finished, for at most twice `linger`.
+    fn begin_stopping<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
+        if self.stopping_until.is_some() {
+            return;
         }
+        self.acceptor.close(self.poll.registry());
+        let linger = self.config.linger.saturating_mul(2);
+        self.stopping_until = Some(self.ticks_from_now(linger));
         let ids: Vec<ConnId> = self
             .conns
             .iter()
@@ -751,6 +531,19 @@ impl<S: Default> Core<S> {
             .collect();
         for id in ids {
             self.close(handler, id, CloseReason::Shutdown);
+        }
+    }
+
+    /// Ends the loop: closes what is still closing, reports the counters.
+    fn finish_stopping<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .iter()
+            .map(|(key, conn)| ConnId::new(key, conn.io.generation))
+            .collect();
+        for id in ids {
+            self.close(handler, id, CloseReason::Shutdown); // none should be open
+            self.abandon(id);
         }
         if self.stats_due.is_some() {
             self.stats_due = None;
@@ -775,46 +568,8 @@ fn live<S>(conns: &mut Slab<Conn<S>>, id: ConnId) -> Option<&mut Conn<S>> {
         .filter(|conn| conn.io.generation == id.generation())
 }
 
-/// Writes queued output, then `bytes`, as far as the socket takes them now.
-/// Returns the bytes written.
-fn last_words(io: &mut ConnIo, bytes: &[u8]) -> usize {
-    let mut written = 0;
-    if let Some(out) = io.output.take() {
-        match write_some(&mut io.stream, out.pending()) {
-            Ok(n) if n == out.len() => written += n,
-            Ok(n) => return n,
-            Err(_) => return 0,
-        }
-    }
-    written + write_some(&mut io.stream, bytes).unwrap_or(0)
-}
-
-/// Reads and discards what the peer already sent, a bounded amount, so that
-/// closing sends FIN rather than RST (which could destroy our last line
-/// before the peer reads it).
-fn drain(stream: &mut TcpStream, buf: &mut [u8]) {
-    let mut left = DRAIN_ON_CLOSE;
-    while left > 0 {
-        match stream.read(buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => left = left.saturating_sub(n),
-        }
-    }
-}
-
-/// Writes as much of `bytes` as the socket takes without blocking.
-fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    let mut written = 0;
-    while written < bytes.len() {
-        match stream.write(&bytes[written..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => written += n,
-            Err(err) if would_block(&err) => break,
-            Err(err) if interrupted(&err) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(written)
+fn invalid_input(message: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
 fn would_block(err: &io::Error) -> bool {
@@ -825,27 +580,32 @@ fn interrupted(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Interrupted
 }
 
-/// The peer went away (reset, broken pipe) or something else failed.
-fn close_reason(err: &io::Error) -> CloseReason {
-    match err.kind() {
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => CloseReason::PeerClosed,
-        _ => CloseReason::Io,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reactor::conn::Timing;
+
+    /// The generation check is what keeps a late event or timer of a closed
+    /// connection from reaching the next one in its slot.
+    #[test]
+    fn an_id_of_another_generation_is_stale() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut conns = Slab::new();
+        let key = conns.insert(Conn {
+            io: ConnIo {
+                stream: mio::net::TcpStream::from_std(stream),
+                generation: 7,
+                timer: None,
+                on_deferred_list: false,
+                read_to_block: false,
+                liveness: Liveness::Serving(Timing::accepted(0, &TickLimits::default())),
+                output: None,
+            },
+            state: (),
+        });
+        assert!(live(&mut conns, ConnId::new(key, 7)).is_some());
+        assert!(live(&mut conns, ConnId::new(key, 6)).is_none());
+        assert!(live(&mut conns, ConnId::new(key, 8)).is_none());
     }
-}
-
-/// EMFILE / ENFILE: this process or the system is out of descriptors.
-fn fd_exhausted(err: &io::Error) -> bool {
-    const ENFILE: i32 = 23;
-    const EMFILE: i32 = 24;
-    matches!(err.raw_os_error(), Some(ENFILE | EMFILE))
-}
-
-/// Accept errors that concern only the connection being accepted.
-fn transient_accept_error(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
-    )
 }

@@ -40,7 +40,7 @@ pub struct ShutdownHandle {
 #[derive(Debug)]
 struct Shared {
     waker: Waker,
-    requested: AtomicBool,
+    requested: Arc<AtomicBool>,
 }
 
 impl ShutdownHandle {
@@ -48,7 +48,7 @@ impl ShutdownHandle {
         ShutdownHandle {
             shared: Arc::new(Shared {
                 waker,
-                requested: AtomicBool::new(false),
+                requested: Arc::new(AtomicBool::new(false)),
             }),
         }
     }
@@ -62,6 +62,33 @@ impl ShutdownHandle {
                 log::warn!("could not wake the reactor for shutdown: {err}");
             }
         }
+    }
+
+    /// The flag behind this handle. Setting it asks for shutdown but does
+    /// not wake the reactor: it is for a signal handler, which can only
+    /// store to an atomic (`signal_hook::flag::register`), paired with a
+    /// wake-up such as a self-pipe given to
+    /// [`Reactor::shutdown_when_readable`](crate::Reactor::shutdown_when_readable).
+    /// The reactor checks it after each poll, before it accepts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use vigil::{Config, Handler, Reactor};
+    ///
+    /// struct Quiet;
+    /// impl Handler for Quiet {
+    ///     type Conn = ();
+    /// }
+    ///
+    /// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), Quiet)?;
+    /// reactor.shutdown_handle().flag().store(true, Ordering::SeqCst);
+    /// reactor.run()?; // sees the request at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.shared.requested)
     }
 
     pub(crate) fn is_requested(&self) -> bool {

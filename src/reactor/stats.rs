@@ -18,15 +18,18 @@ pub enum CloseReason {
     Full,
     /// The peer did not read and its output passed `max_output`.
     SlowReader,
-    /// The peer closed or reset the connection.
+    /// The peer closed its side (its FIN was read); replies still owed were
+    /// written first.
     PeerClosed,
+    /// The connection was reset (RST), or a write found it broken.
+    Reset,
     /// Any other I/O error on the socket.
     Io,
 }
 
 impl CloseReason {
     /// Every reason, in the order [`Stats::closed`] indexes them.
-    pub const ALL: [CloseReason; 9] = [
+    pub const ALL: [CloseReason; 10] = [
         CloseReason::Idle,
         CloseReason::Lifetime,
         CloseReason::Quit,
@@ -35,11 +38,12 @@ impl CloseReason {
         CloseReason::Full,
         CloseReason::SlowReader,
         CloseReason::PeerClosed,
+        CloseReason::Reset,
         CloseReason::Io,
     ];
 
     /// A short lowercase name: `idle`, `lifetime`, `quit`, `protocol-error`,
-    /// `shutdown`, `full`, `slow-reader`, `peer-closed`, `io`.
+    /// `shutdown`, `full`, `slow-reader`, `peer-closed`, `reset`, `io`.
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::Idle => "idle",
@@ -50,6 +54,7 @@ impl CloseReason {
             CloseReason::Full => "full",
             CloseReason::SlowReader => "slow-reader",
             CloseReason::PeerClosed => "peer-closed",
+            CloseReason::Reset => "reset",
             CloseReason::Io => "io",
         }
     }
@@ -70,8 +75,12 @@ impl fmt::Display for CloseReason {
 pub struct Stats {
     /// Connections accepted (including those refused as full).
     pub accepted: u64,
-    /// Connections open now.
+    /// Connections open now (served; not counting those in [`closing`](Stats::closing)).
     pub open: u64,
+    /// Connections whose close is decided and counted but not finished: they
+    /// still write their last bytes or read the peer's last input, and hold
+    /// a descriptor. `accepted == open + closed_total()` always holds.
+    pub closing: u64,
     /// Most connections open at once.
     pub peak_open: u64,
     /// Bytes read from peers.

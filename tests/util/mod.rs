@@ -27,9 +27,17 @@ impl Server {
     /// Starts `vigil --listen 127.0.0.1:0 <args>` and waits for its
     /// `listening on <addr>` line.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(VIGIL)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+        Server::start_with(
+            Command::new(VIGIL)
+                .args(["--listen", "127.0.0.1:0"])
+                .args(args),
+        )
+    }
+
+    /// Starts `command`, which runs `vigil` (e.g. through a shell that
+    /// sets limits first), and waits for its `listening on <addr>` line.
+    pub fn start_with(command: &mut Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -222,6 +230,14 @@ impl Client {
             )),
             Err(err) => Err(err),
         }
+    }
+
+    /// Everything the server still sends, up to its FIN: an error if the
+    /// connection is reset instead, or nothing ends it within [`PATIENCE`].
+    pub fn read_to_eof(&mut self) -> io::Result<Vec<u8>> {
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest)?;
+        Ok(rest)
     }
 
     /// Asserts that the server closes the connection (EOF or reset) with

@@ -1,0 +1,356 @@
+//! Reading, writing and closing: the read budget, the output queue, and the
+//! close sequence (last words, FIN, lingering read), all on the loop's
+//! thread.
+//!
+//! # The close sequence
+//!
+//! A close is *decided* once (its reason counted, the handler's
+//! [`on_close`](crate::Handler::on_close) called) and *finished* later:
+//!
+//! 1. what the connection is owed (queued replies, then the closing line) is
+//!    written, as fast as the peer reads it;
+//! 2. then the write side is shut down: the peer reads everything, then EOF;
+//! 3. meanwhile, and after, input is read and discarded, so that the socket
+//!    is never closed with unread bytes (Linux would send a reset instead of
+//!    a FIN, and the peer could lose the closing line), until the peer's own
+//!    FIN arrives;
+//! 4. then the socket is closed.
+//!
+//! Bounds keep a peer from holding the descriptor: no write progress for
+//! `linger` while output is owed, or after our FIN `linger` in all, `linger
+//! / 10` without input, or more than `linger_bytes` discarded: the socket is
+//! then closed as it is ([`Core::abandon`]). A reset or failed socket skips
+//! the sequence.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+use mio::net::TcpStream;
+use mio::Interest;
+
+use super::conn::{Conn, ConnIo, Linger, Liveness, Output};
+use super::{interrupted, live, would_block, Core};
+use crate::{CloseReason, ConnId, Context, Handler};
+
+/// What a connection is registered for while nothing is queued for it.
+/// Urgent data is asked for too: a read stops short at the urgent mark, and
+/// only its event tells that a short read did not drain the socket.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) const READ_INTEREST: Interest = Interest::READABLE.add(Interest::PRIORITY);
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) const READ_INTEREST: Interest = Interest::READABLE;
+/// What a connection is registered for while output is queued for it.
+const WRITE_INTEREST: Interest = READ_INTEREST.add(Interest::WRITABLE);
+
+impl<S: Default> Core<S> {
+    /// Reads `id` until the socket is drained or the read budget is spent.
+    /// An open connection's bytes go to the handler; a closing one's are
+    /// discarded.
+    pub(super) fn read<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId) {
+        let mut budget = self.config.read_budget.max(1);
+        loop {
+            let Some(conn) = live(&mut self.conns, id) else {
+                return;
+            };
+            if matches!(
+                conn.io.liveness,
+                Liveness::Closing(Linger {
+                    input_closed: true,
+                    ..
+                })
+            ) {
+                return;
+            }
+            let n = match conn.io.stream.read(&mut self.read_buf) {
+                Ok(0) => return self.end_of_input(handler, id),
+                Ok(n) => n,
+                Err(err) if would_block(&err) => {
+                    conn.io.read_to_block = false;
+                    return;
+                }
+                Err(err) if interrupted(&err) => continue,
+                Err(err) => return self.close(handler, id, close_reason(&err)),
+            };
+            self.stats.bytes_in += n as u64;
+            let read_to_block = conn.io.read_to_block;
+            let full_read = n == self.read_buf.len();
+            let open = match &mut conn.io.liveness {
+                Liveness::Serving(timing) => {
+                    timing.activity(self.now);
+                    true
+                }
+                Liveness::Closing(linger) => {
+                    let quiet = self.limits.linger_quiet;
+                    if !linger.discard(self.now, n, quiet, self.config.linger_bytes) {
+                        return self.abandon(id);
+                    }
+                    false
+                }
+            };
+            if open {
+                let data = std::mem::take(&mut self.read_buf);
+                self.callback(handler, id, |h, cx, state| {
+                    h.on_data(cx, state, &data[..n]);
+                });
+                self.read_buf = data;
+            }
+            // A short read drained the socket (epoll(7)); new bytes bring a
+            // new edge. Only news already reported (a FIN, an error, an
+            // urgent mark) needs reading on.
+            if !full_read && !read_to_block {
+                return;
+            }
+            budget = budget.saturating_sub(n);
+            if budget == 0 {
+                return self.defer(id);
+            }
+        }
+    }
+
+    /// The peer's FIN: an open connection is closed (after the replies it is
+    /// still owed); a closing one may now finish.
+    fn end_of_input<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId) {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return;
+        };
+        conn.io.read_to_block = false;
+        match &mut conn.io.liveness {
+            Liveness::Serving(_) => self.close(handler, id, CloseReason::PeerClosed),
+            Liveness::Closing(linger) => {
+                linger.input_closed = true;
+                self.advance_close(id);
+            }
+        }
+    }
+
+    /// Sends what the last callback wrote: straight to the socket unless
+    /// output is already queued; the rest is queued up to `max_output`.
+    pub(super) fn flush(&mut self, id: ConnId) -> Result<(), CloseReason> {
+        if self.write_buf.is_empty() {
+            return Ok(());
+        }
+        let max_output = self.config.max_output;
+        let Some(conn) = live(&mut self.conns, id) else {
+            return Ok(());
+        };
+        let io = &mut conn.io;
+        let bytes = &self.write_buf[..];
+        let result = match io.output.as_deref_mut() {
+            Some(out) if out.len() + bytes.len() > max_output => Err(CloseReason::SlowReader),
+            Some(out) => {
+                out.push(bytes);
+                Ok(())
+            }
+            None => match write_some(&mut io.stream, bytes) {
+                Ok(n) => {
+                    self.stats.bytes_out += n as u64;
+                    let rest = &bytes[n..];
+                    if rest.is_empty() {
+                        Ok(())
+                    } else if rest.len() > max_output {
+                        Err(CloseReason::SlowReader)
+                    } else {
+                        queue(&self.poll, io, id, rest).map_err(|err| close_reason(&err))
+                    }
+                }
+                Err(err) => Err(close_reason(&err)),
+            },
+        };
+        self.write_buf.clear();
+        result
+    }
+
+    /// Writes queued output after a writable event; drops the queue and the
+    /// writable interest once it is empty. A closing connection moves on
+    /// with its close.
+    pub(super) fn flush_queued(&mut self, id: ConnId) -> Result<(), CloseReason> {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return Ok(());
+        };
+        if matches!(conn.io.liveness, Liveness::Closing(_)) {
+            self.advance_close(id);
+            return Ok(());
+        }
+        let io = &mut conn.io;
+        let Some(out) = io.output.as_deref_mut() else {
+            return Ok(());
+        };
+        let n = write_some(&mut io.stream, out.pending()).map_err(|err| close_reason(&err))?;
+        out.consume(n);
+        self.stats.bytes_out += n as u64;
+        if out.len() == 0 {
+            unqueue(&self.poll, io, id).map_err(|err| close_reason(&err))?;
+        }
+        Ok(())
+    }
+
+    /// Decides the close of the open connection `id` for `reason`: counts
+    /// it, lets the handler write its last words, and starts the close
+    /// sequence. A reset or failed socket is closed at once. Closing or
+    /// stale ids are ignored.
+    pub(super) fn close<H: Handler<Conn = S>>(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+        reason: CloseReason,
+    ) {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return;
+        };
+        let Conn { io, state } = conn;
+        let Liveness::Serving(timing) = &mut io.liveness else {
+            return;
+        };
+        // Bytes a failed flush could not take are dropped; the last words
+        // follow what was queued.
+        self.write_buf.clear();
+        let mut cx = Context::new(id, timing, &mut self.write_buf, &self.stats, &self.clock);
+        handler.on_close(&mut cx, state, reason);
+        // A reset or failed socket takes nothing more: it is closed at once.
+        let broken = matches!(reason, CloseReason::Reset | CloseReason::Io);
+        if broken {
+            self.write_buf.clear();
+            io.output = None;
+        }
+        self.stats.open -= 1;
+        self.stats.count_close(reason);
+        self.counters_changed();
+        log::trace!("connection {id} closing: {reason}");
+        self.begin_close(id, broken || reason == CloseReason::PeerClosed);
+    }
+
+    /// Starts the close sequence of `id` (already counted) with the bytes in
+    /// the write buffer as its last words.
+    pub(super) fn begin_close(&mut self, id: ConnId, input_closed: bool) {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return;
+        };
+        let flush = self.limits.linger;
+        conn.io.liveness = Liveness::Closing(Linger::begin(self.now, flush, input_closed));
+        self.stats.closing += 1;
+        let io = &mut conn.io;
+        let last_words = std::mem::take(&mut self.write_buf);
+        let queued = match io.output.as_deref_mut() {
+            Some(out) => {
+                out.push(&last_words); // past max_output: the last words are owed
+                Ok(())
+            }
+            None if last_words.is_empty() => Ok(()),
+            None => queue(&self.poll, io, id, &last_words),
+        };
+        self.write_buf = last_words;
+        self.write_buf.clear();
+        if queued.is_err() {
+            return self.abandon(id);
+        }
+        self.advance_close(id);
+    }
+
+    /// Moves a close along as far as it can go now: writes what is owed;
+    /// once all is written, shuts the write side; once that is done and the
+    /// peer's FIN read, closes the socket. Otherwise arms the close's bound
+    /// and waits for readiness.
+    pub(super) fn advance_close(&mut self, id: ConnId) {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return;
+        };
+        let now = self.now;
+        let limits = self.limits;
+        let io = &mut conn.io;
+        let Liveness::Closing(linger) = &mut io.liveness else {
+            return;
+        };
+        if let Some(out) = io.output.as_deref_mut() {
+            let Ok(n) = write_some(&mut io.stream, out.pending()) else {
+                return self.abandon(id);
+            };
+            out.consume(n);
+            self.stats.bytes_out += n as u64;
+            if n > 0 {
+                linger.wrote(now, limits.linger);
+            }
+            if out.len() > 0 {
+                return self.arm(id);
+            }
+            if unqueue(&self.poll, io, id).is_err() {
+                return self.abandon(id);
+            }
+        }
+        let Liveness::Closing(linger) = &mut io.liveness else {
+            return;
+        };
+        if !linger.write_shut {
+            if io.stream.shutdown(Shutdown::Write).is_err() {
+                return self.abandon(id);
+            }
+            linger.shut(now, limits.linger, limits.linger_quiet);
+        }
+        if linger.input_closed {
+            return self.abandon(id);
+        }
+        self.arm(id);
+    }
+
+    /// Closes the socket of the closing connection `id` as it is: its
+    /// close is finished, or it ran out of bounds.
+    pub(super) fn abandon(&mut self, id: ConnId) {
+        let Some(conn) = live(&mut self.conns, id) else {
+            return;
+        };
+        if matches!(conn.io.liveness, Liveness::Serving(_)) {
+            debug_assert!(false, "abandon() of open connection {id}");
+            return;
+        }
+        let conn = self.conns.remove(id.key());
+        if let Some(key) = conn.io.timer {
+            self.wheel.cancel(key);
+        }
+        drop(conn); // closes the socket; epoll forgets it with the descriptor
+        self.stats.closing -= 1;
+        log::trace!("connection {id} closed");
+        // A descriptor is free again: try the backlog now.
+        self.acceptor.resume();
+    }
+}
+
+/// Queues `rest` as the first output of `io` and asks for writability.
+fn queue(poll: &mio::Poll, io: &mut ConnIo, id: ConnId, rest: &[u8]) -> io::Result<()> {
+    let mut out = Box::<Output>::default();
+    out.push(rest);
+    io.output = Some(out);
+    poll.registry()
+        .reregister(&mut io.stream, id.token(), WRITE_INTEREST)
+}
+
+/// Drops the emptied queue of `io` and the writable interest with it.
+fn unqueue(poll: &mio::Poll, io: &mut ConnIo, id: ConnId) -> io::Result<()> {
+    io.output = None;
+    poll.registry()
+        .reregister(&mut io.stream, id.token(), READ_INTEREST)
+}
+
+/// Writes as much of `bytes` as the socket takes without blocking.
+fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.write(&bytes[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(err) if would_block(&err) => break,
+            Err(err) if interrupted(&err) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(written)
+}
+
+/// A socket error's close reason: the peer reset the connection, or
+/// something else failed.
+fn close_reason(err: &io::Error) -> CloseReason {
+    match err.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => CloseReason::Reset,
+        _ => CloseReason::Io,
+    }
+}
