@@ -212,7 +212,7 @@ pub(crate) struct Linger {
     pub(crate) until: u64,
     /// The latest `until` may become once our FIN is sent.
     pub(crate) cap: u64,
-    /// Input bytes read and discarded since the close began.
+    /// Input bytes read and discarded since our FIN.
     pub(crate) discarded: u32,
     /// Our FIN is sent: everything owed was written.
     pub(crate) write_shut: bool,
@@ -250,13 +250,16 @@ impl Linger {
     }
 
     /// `n` input bytes were read and discarded at tick `now`. Returns whether
-    /// the close may go on (`false`: more than `max_bytes` discarded).
+    /// the close may go on (`false`: more than `max_bytes` discarded since
+    /// our FIN). Input that arrives while output is still owed is not
+    /// counted: that phase is bounded by write progress.
     pub(crate) fn discard(&mut self, now: u64, n: usize, quiet: u64, max_bytes: usize) -> bool {
+        if !self.write_shut {
+            return true;
+        }
         let total = (self.discarded as usize).saturating_add(n);
         self.discarded = u32::try_from(total).unwrap_or(u32::MAX);
-        if self.write_shut {
-            self.until = after(now, quiet.max(1)).min(self.cap);
-        }
+        self.until = after(now, quiet.max(1)).min(self.cap);
         total <= max_bytes
     }
 }
@@ -466,6 +469,7 @@ mod tests {
     #[test]
     fn a_close_waits_for_write_progress_then_for_quiet() {
         let mut linger = Linger::begin(10, 100, false);
+        assert!(linger.discard(20, 1 << 30, 10, 4096), "owed output first");
         let close = Liveness::Closing(linger);
         assert_eq!(close.due(110, &LIMITS), Due::At(111));
         assert_eq!(close.due(111, &LIMITS), Due::Abandon);
