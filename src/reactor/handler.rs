@@ -68,8 +68,12 @@ pub trait Handler {
         let _ = (cx, conn);
     }
 
-    /// The connection is closing for `reason`. Bytes written here are sent
-    /// best effort (the close happens even when the peer cannot take them).
+    /// The connection is closing for `reason`. Bytes written here follow
+    /// every reply still queued and reach a peer that reads them before our
+    /// FIN (the close sequence, `docs/protocol.md`); a peer that does not
+    /// read within [`Config::linger`](crate::Config::linger) loses them. A
+    /// reset or failed socket ([`CloseReason::Reset`], [`CloseReason::Io`])
+    /// gets nothing.
     fn on_close(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn, reason: CloseReason) {
         let _ = (cx, conn, reason);
     }

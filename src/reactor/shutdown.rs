@@ -10,8 +10,9 @@ use mio::Waker;
 /// Cloneable and `Send + Sync`. [`shutdown`](ShutdownHandle::shutdown) wakes
 /// the reactor's poll; the reactor then stops accepting, closes every
 /// connection with [`CloseReason::Shutdown`](crate::CloseReason::Shutdown)
-/// (its handler may write a last line, best effort, never waiting for a peer
-/// that does not read) and returns from [`run`](crate::Reactor::run).
+/// (its handler may write a last line, delivered to peers that read it) and
+/// returns from [`run`](crate::Reactor::run) once every close has finished,
+/// at most twice [`Config::linger`](crate::Config::linger) later.
 ///
 /// # Examples
 ///
