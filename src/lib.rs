@@ -23,13 +23,20 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod clock;
+mod histogram;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod protocol;
 mod reactor;
 mod wheel;
 
 pub use clock::Clock;
+pub use histogram::Histogram;
 pub use protocol::LineProtocol;
-pub use reactor::{CloseReason, Config, ConnId, Context, Handler, Reactor, ShutdownHandle, Stats};
+pub use reactor::{
+    CloseReason, Config, ConnId, Context, Handler, LoopStats, Reactor, ReactorMetrics,
+    ScrapeConfig, ShutdownHandle, Stats, PROMETHEUS_TEXT,
+};
 pub use wheel::{Expire, TimerKey, Wheel};
 
 /// The README's Rust examples, compiled as doc tests.

@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use socket2::{Domain, Protocol, Socket, Type};
-use vigil::{LineProtocol, Reactor};
+use vigil::metrics::Exposition;
+use vigil::{LineProtocol, Reactor, ScrapeConfig};
 
 use cli::{CliExit, Settings};
 
@@ -54,6 +55,11 @@ fn serve(settings: Settings) -> Result<(), String> {
     let mut reactor = listener(listen)
         .and_then(|listener| Reactor::from_std(listener, settings.config, protocol))
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
+    if let Some(at) = settings.metrics {
+        let addr = serve_metrics(&mut reactor, at, None)
+            .map_err(|err| format!("cannot serve metrics on {at}: {err}"))?;
+        log::info!("serving metrics on {addr}");
+    }
     let signal = stop_on_signals(&mut reactor)
         .map_err(|err| format!("cannot install signal handlers: {err}"))?;
     let addr = reactor.local_addr().map_err(|err| err.to_string())?;
@@ -83,6 +89,47 @@ fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
+}
+
+/// Serves Prometheus metrics at `addr` `/metrics` from the reactor's own
+/// loop; returns the address bound (the real port when 0 was asked).
+///
+/// `worker`: this process's index among `--workers N` (`None` for a single
+/// server). Worker `i` serves at `addr`'s port plus `i` and labels every
+/// series `worker="i"`, so one scrape target per worker sees every
+/// worker's figures, with no gathering between processes.
+fn serve_metrics(
+    reactor: &mut Reactor<LineProtocol>,
+    addr: SocketAddr,
+    worker: Option<u16>,
+) -> io::Result<SocketAddr> {
+    let addr = worker_metrics_addr(addr, worker);
+    let listener = std::net::TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    let worker = worker.map(|i| i.to_string());
+    reactor.serve_metrics(
+        listener,
+        ScrapeConfig::default(),
+        move |metrics, protocol, body| {
+            let rendered = Exposition::new("vigil", worker.as_deref())
+                .reactor(metrics, LineProtocol::close_label)
+                .lines(protocol.lines())
+                .process()
+                .build_info(env!("CARGO_PKG_VERSION"))
+                .encode(body);
+            debug_assert!(rendered.is_ok(), "a String takes any text");
+        },
+    )?;
+    Ok(bound)
+}
+
+/// Worker `i`'s metrics address: `addr`'s port plus `i` (port 0 stays 0:
+/// any free port).
+fn worker_metrics_addr(mut addr: SocketAddr, worker: Option<u16>) -> SocketAddr {
+    if let (Some(i), port @ 1..) = (worker, addr.port()) {
+        addr.set_port(port.saturating_add(i));
+    }
+    addr
 }
 
 /// Shuts the reactor down on the first SIGINT or SIGTERM; the returned cell
