@@ -55,15 +55,20 @@ fn serve(settings: Settings) -> Result<(), String> {
     let mut reactor = listener(listen)
         .and_then(|listener| Reactor::from_std(listener, settings.config, protocol))
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
-    if let Some(at) = settings.metrics {
-        let addr = serve_metrics(&mut reactor, at, None)
-            .map_err(|err| format!("cannot serve metrics on {at}: {err}"))?;
-        log::info!("serving metrics on {addr}");
-    }
+    let metrics = match settings.metrics {
+        Some(at) => Some(
+            serve_metrics(&mut reactor, at, None)
+                .map_err(|err| format!("cannot serve metrics on {at}: {err}"))?,
+        ),
+        None => None,
+    };
     let signal = stop_on_signals(&mut reactor)
         .map_err(|err| format!("cannot install signal handlers: {err}"))?;
     let addr = reactor.local_addr().map_err(|err| err.to_string())?;
     log::info!("listening on {addr}");
+    if let Some(metrics) = metrics {
+        log::info!("serving metrics on http://{metrics}/metrics");
+    }
     reactor
         .run()
         .map_err(|err| format!("event loop failed: {err}"))?;
