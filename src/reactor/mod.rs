@@ -266,6 +266,7 @@ impl<H: Handler> Reactor<H> {
             self.core.report_stats(&mut self.handler);
             if let Some(scrape) = &mut self.scrape {
                 scrape.expire(self.core.last_read);
+                scrape.accept_backlog(self.core.poll.registry(), self.core.last_read);
             }
         }
         if let Some(scrape) = &mut self.scrape {

@@ -7,8 +7,9 @@
 //! [`ScrapeConfig::max_request`] bytes, a connection lives at most
 //! [`ScrapeConfig::timeout`] from accept (a slow or silent scraper is
 //! closed), at most [`ScrapeConfig::max_connections`] are open at once (the
-//! next one is answered `503` and closed), and every connection gets one
-//! response and `Connection: close`. Scrape connections are not heartbeat
+//! next ones wait in the listener's backlog, which the kernel bounds, until
+//! one closes), and every connection gets one response and
+//! `Connection: close`. Scrape connections are not heartbeat
 //! connections: they are not in the timer wheel, the connection counters or
 //! `max_connections`.
 
@@ -81,6 +82,10 @@ pub(crate) struct Scrape<H> {
     render: Render<H>,
     /// The body being rendered; kept to reuse its allocation.
     body: String,
+    /// Accepting stopped at the limit with scrapers perhaps still waiting:
+    /// the listener reports no new readiness for them, so accept again
+    /// once a connection closes.
+    backlog: bool,
     /// Requests answered, by any status.
     pub(crate) answered: u64,
 }
@@ -130,6 +135,7 @@ impl<H> Scrape<H> {
             config,
             render,
             body: String::new(),
+            backlog: false,
             answered: 0,
         })
     }
@@ -138,10 +144,14 @@ impl<H> Scrape<H> {
         self.conns.len()
     }
 
-    /// Takes every waiting scraper (the backlog bounds them); those past the
-    /// limit get `503` and are closed at once.
+    /// Takes waiting scrapers up to the limit; the rest stay in the backlog.
     pub(crate) fn accept(&mut self, registry: &Registry, now: Instant) {
         loop {
+            if self.conns.len() >= self.config.max_connections {
+                self.backlog = true;
+                return;
+            }
+            self.backlog = false;
             let mut stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
@@ -153,10 +163,6 @@ impl<H> Scrape<H> {
                     return;
                 }
             };
-            if self.conns.len() >= self.config.max_connections {
-                let _ = stream.write(&status_response(503));
-                continue;
-            }
             let generation = self.next_generation;
             self.next_generation = generation.wrapping_add(1);
             let entry = self.conns.vacant_entry();
@@ -234,6 +240,13 @@ impl<H> Scrape<H> {
                 }
             }
             Err(()) => self.close(slot),
+        }
+    }
+
+    /// Accepts scrapers left in the backlog at the limit, if a slot is free.
+    pub(crate) fn accept_backlog(&mut self, registry: &Registry, now: Instant) {
+        if self.backlog && self.conns.len() < self.config.max_connections {
+            self.accept(registry, now);
         }
     }
 
@@ -385,8 +398,7 @@ fn status_response(code: u16) -> Vec<u8> {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
+        _ => "Request Header Fields Too Large",
     };
     let body = format!("{code} {reason}\n");
     let allow = if code == 405 {
