@@ -205,7 +205,7 @@ impl Collector for ReactorCollector {
             &mut e,
             "reap_lateness",
             Some(&Unit::Seconds),
-            "From the idle or lifetime deadline (at the earliest) to the close",
+            "From the tick an idle or lifetime deadline fell due to the close",
             &l.reap_lateness,
         )?;
         counter(

@@ -79,10 +79,10 @@ pub struct LoopStats {
     pub iteration_busy: Histogram,
     /// Readiness events per iteration.
     pub events_per_iteration: Histogram,
-    /// Reap lateness in nanoseconds: from the earliest instant the true
-    /// idle or lifetime deadline can lie at (the tick of the last byte plus
-    /// the timeout) to the close. An upper bound on the true lateness that
-    /// exceeds it by less than one tick.
+    /// Reap lateness in nanoseconds: from the instant an idle or lifetime
+    /// deadline fell due (the start of the first tick wholly after the true
+    /// deadline, the earliest a close cannot be early) to the close. The true
+    /// deadline lies less than one tick before that instant.
     pub reap_lateness: Histogram,
     /// Times a connection used up its read budget and was read again in the
     /// next iteration.
@@ -125,15 +125,18 @@ impl LoopStats {
 }
 
 /// The tick at which the deadline that closed a connection for `reason`
-/// began, at the earliest: the tick of the last byte (or of accept) plus the
-/// timeout. `None` for reasons that are no deadline.
+/// fell due (see the rounding in `conn.rs`): the tick of the last byte (or
+/// of accept) plus one plus the timeout. `None` for reasons that are no
+/// deadline.
 pub(crate) fn reap_deadline(timing: &Timing, reason: CloseReason) -> Option<u64> {
     match reason {
-        CloseReason::Idle => Some(timing.last_activity + u64::from(timing.idle)),
-        // lifetime_at is registered one tick after accept's tick + lifetime.
-        CloseReason::Lifetime if timing.lifetime_at != NEVER => {
-            Some(timing.lifetime_at.saturating_sub(1))
-        }
+        CloseReason::Idle => Some(
+            timing
+                .last_activity
+                .saturating_add(1)
+                .saturating_add(u64::from(timing.idle)),
+        ),
+        CloseReason::Lifetime if timing.lifetime_at != NEVER => Some(timing.lifetime_at),
         _ => None,
     }
 }

@@ -262,19 +262,13 @@ impl<H> Scrape<H> {
 
     /// Closes the scrape connections whose time is up.
     pub(crate) fn expire(&mut self, now: Instant) {
-        if self.conns.is_empty() {
-            return;
-        }
-        let late: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.deadline <= now)
-            .map(|(slot, _)| slot)
-            .collect();
-        for slot in late {
-            log::debug!("metrics listener: a scraper ran out of time");
-            self.conns.remove(slot);
-        }
+        self.conns.retain(|_, conn| {
+            let keep = conn.deadline > now;
+            if !keep {
+                log::debug!("metrics listener: a scraper ran out of time");
+            }
+            keep
+        });
     }
 
     fn close(&mut self, slot: usize) {
