@@ -48,7 +48,8 @@ impl Histogram {
     ///
     /// # Panics
     ///
-    /// More than [`MAX_BUCKETS`] bounds, or bounds not strictly ascending.
+    /// More than 16 bounds (the counts are kept inline), or bounds not
+    /// strictly ascending.
     ///
     /// # Examples
     ///
