@@ -112,31 +112,6 @@ impl Histogram {
     pub fn scale(&self) -> f64 {
         self.scale
     }
-
-    /// The value below which a fraction `q` (0 to 1) of the observations
-    /// lie, as the upper bound of the bucket that holds it (`None` when
-    /// empty or when it lies above the last bound). A coarse quantile, as
-    /// Prometheus's `histogram_quantile` would give without interpolating.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static BOUNDS: [u64; 3] = [1, 10, 100];
-    /// let mut h = vigil::Histogram::new(&BOUNDS, 1.0);
-    /// (0..99).for_each(|_| h.observe(3));
-    /// h.observe(70);
-    /// assert_eq!(h.quantile_bound(0.99), Some(10));
-    /// assert_eq!(h.quantile_bound(1.0), Some(100));
-    /// ```
-    pub fn quantile_bound(&self, q: f64) -> Option<u64> {
-        if self.count == 0 {
-            return None;
-        }
-        let rank = (q.clamp(0.0, 1.0) * self.count as f64).ceil().max(1.0) as u64;
-        self.buckets()
-            .find(|&(_, cumulative)| cumulative >= rank)
-            .map(|(bound, _)| bound)
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@
 //!   when a connection opens, sends data, has been silent for a while, or
 //!   closes. [`LineProtocol`] is vigil's own heartbeat protocol, written as one
 //!   such handler.
+//! - [`Reactor::metrics`] copies the reactor's counters ([`Stats`],
+//!   [`LoopStats`]); `vigil::metrics` (feature `metrics`) renders them in the
+//!   Prometheus text format, and [`Reactor::serve_metrics`] serves them over
+//!   HTTP from the reactor's own thread.
 //! - [`Wheel`] is the hierarchical timer wheel under the reactor, usable on its
 //!   own: ticks in, expired keys out. [`Clock`] converts `Instant`s to ticks.
 //!

@@ -157,3 +157,21 @@ fn stop_on_signals<H: vigil::Handler>(reactor: &mut Reactor<H>) -> io::Result<Ar
     reactor.shutdown_when_readable(mio::net::UnixStream::from_std(watched))?;
     Ok(received)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_i_serves_metrics_on_the_port_plus_i() {
+        let base: SocketAddr = "127.0.0.1:9373".parse().unwrap();
+        assert_eq!(worker_metrics_addr(base, None), base);
+        assert_eq!(worker_metrics_addr(base, Some(0)), base);
+        assert_eq!(
+            worker_metrics_addr(base, Some(3)),
+            "127.0.0.1:9376".parse().unwrap()
+        );
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(worker_metrics_addr(any, Some(3)), any);
+    }
+}

@@ -416,7 +416,8 @@ struct Core<S> {
     clock: Clock,
     /// The tick of this loop iteration.
     now: u64,
-    /// The instant of the last clock reading (`now` is its tick).
+    /// The instant of the last clock reading: `now` is its tick, except
+    /// for the reading `poll_timeout` takes, which only ends the iteration.
     last_read: Instant,
     /// When the current loop iteration's poll returned.
     iteration_start: Option<Instant>,
