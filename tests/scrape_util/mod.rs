@@ -80,8 +80,9 @@ pub fn parse_response(raw: &[u8]) -> Response {
     response
 }
 
-/// `GET /metrics`, checked to be a 200 in the Prometheus text format, and
-/// parsed.
+/// `GET /metrics` of a server rendering under the `vigil` prefix, checked
+/// to be a 200 in the Prometheus text format and to account for every
+/// connection, and parsed.
 pub fn scrape(addr: SocketAddr) -> Metrics {
     let response = http(addr, b"GET /metrics HTTP/1.1\r\nHost: vigil\r\n\r\n");
     assert_eq!(response.status, 200, "{response:?}");
@@ -89,7 +90,11 @@ pub fn scrape(addr: SocketAddr) -> Metrics {
         response.header("Content-Type"),
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
-    Metrics::parse(&response.body)
+    let metrics = Metrics::parse(&response.body);
+    // Every scrape, whatever the test waits for: each connection accepted
+    // is open or was closed for exactly one reason.
+    metrics.assert_accounted("vigil");
+    metrics
 }
 
 /// Scrapes until `done` holds for the figures, within [`PATIENCE`].
