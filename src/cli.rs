@@ -61,6 +61,10 @@ struct Cli {
     #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "10ms", value_parser = parse_tick)]
     tick: Duration,
 
+    /// Serve Prometheus metrics over HTTP at ADDR /metrics (off by default)
+    #[arg(long, allow_hyphen_values = true, value_name = "ADDR", value_parser = parse_addr)]
+    metrics: Option<SocketAddr>,
+
     /// Log level: error, warn, info, debug or trace
     #[arg(long, allow_hyphen_values = true, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
     log_level: LevelFilter,
@@ -77,6 +81,8 @@ pub struct Settings {
     pub max_line: usize,
     /// The logger's level.
     pub log_level: LevelFilter,
+    /// Where to serve metrics, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Why the command line does not start a server.
@@ -159,6 +165,7 @@ impl Cli {
             config,
             max_line: self.max_line,
             log_level: self.log_level,
+            metrics: self.metrics,
         })
     }
 }
@@ -241,6 +248,7 @@ mod tests {
         assert_eq!(s.config.stats_interval, Some(STATS_INTERVAL));
         assert_eq!(s.max_line, 1024);
         assert_eq!(s.log_level, LevelFilter::Info);
+        assert_eq!(s.metrics, None);
     }
 
     #[test]
@@ -263,6 +271,8 @@ mod tests {
             "1ms",
             "--log-level",
             "trace",
+            "--metrics",
+            "127.0.0.1:9373",
         ]);
         assert_eq!(s.listen, "0.0.0.0:0".parse().unwrap());
         assert_eq!(s.config.idle_timeout, Some(Duration::from_secs(120)));
@@ -273,6 +283,7 @@ mod tests {
         assert_eq!(s.config.tick, Duration::from_millis(1));
         assert_eq!(s.max_line, 16);
         assert_eq!(s.log_level, LevelFilter::Trace);
+        assert_eq!(s.metrics, Some("127.0.0.1:9373".parse().unwrap()));
     }
 
     #[test]
@@ -307,6 +318,7 @@ mod tests {
             (&["--max-output", "0"], "--max-output"),
             (&["--listen", "localhost"], "--listen"),
             (&["--listen"], "--listen"),
+            (&["--metrics", "9373"], "--metrics"),
             (&["--log-level", "INFO"], "--log-level"),
             (&["--bogus"], "--bogus"),
             (&["--probe-after", "5s"], "--probe-after"),

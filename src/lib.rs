@@ -13,6 +13,10 @@
 //!   when a connection opens, sends data, has been silent for a while, or
 //!   closes. [`LineProtocol`] is vigil's own heartbeat protocol, written as one
 //!   such handler.
+//! - [`Reactor::metrics`] copies the reactor's counters ([`Stats`],
+//!   [`LoopStats`]); `vigil::metrics` (feature `metrics`) renders them in the
+//!   Prometheus text format, and [`Reactor::serve_metrics`] serves them over
+//!   HTTP from the reactor's own thread.
 //! - [`Wheel`] is the hierarchical timer wheel under the reactor, usable on its
 //!   own: ticks in, expired keys out. [`Clock`] converts `Instant`s to ticks.
 //!
@@ -23,13 +27,20 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod clock;
+mod histogram;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod protocol;
 mod reactor;
 mod wheel;
 
 pub use clock::Clock;
+pub use histogram::Histogram;
 pub use protocol::LineProtocol;
-pub use reactor::{CloseReason, Config, ConnId, Context, Handler, Reactor, ShutdownHandle, Stats};
+pub use reactor::{
+    CloseReason, Config, ConnId, Context, Handler, LoopStats, Reactor, ReactorMetrics,
+    ScrapeConfig, ShutdownHandle, Stats, PROMETHEUS_TEXT,
+};
 pub use wheel::{Expire, TimerKey, Wheel};
 
 /// The README's Rust examples, compiled as doc tests.

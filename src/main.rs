@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use socket2::{Domain, Protocol, Socket, Type};
-use vigil::{LineProtocol, Reactor};
+use vigil::metrics::Exposition;
+use vigil::{LineProtocol, Reactor, ScrapeConfig};
 
 use cli::{CliExit, Settings};
 
@@ -55,10 +56,20 @@ fn serve(settings: Settings) -> Result<(), String> {
     let mut reactor = listener(listen)
         .and_then(|listener| Reactor::from_std(listener, settings.config, protocol))
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
+    let metrics = match settings.metrics {
+        Some(at) => Some(
+            serve_metrics(&mut reactor, at, None)
+                .map_err(|err| format!("cannot serve metrics on {at}: {err}"))?,
+        ),
+        None => None,
+    };
     let signal = stop_on_signals(&mut reactor)
         .map_err(|err| format!("cannot install signal handlers: {err}"))?;
     let addr = reactor.local_addr().map_err(|err| err.to_string())?;
     log::info!("listening on {addr}");
+    if let Some(metrics) = metrics {
+        log::info!("serving metrics on http://{metrics}/metrics");
+    }
     raise_descriptor_limit(max_conns);
     reactor
         .run()
@@ -115,6 +126,47 @@ fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// Serves Prometheus metrics at `addr` `/metrics` from the reactor's own
+/// loop; returns the address bound (the real port when 0 was asked).
+///
+/// `worker`: this process's index among `--workers N` (`None` for a single
+/// server). Worker `i` serves at `addr`'s port plus `i` and labels every
+/// series `worker="i"`, so one scrape target per worker sees every
+/// worker's figures, with no gathering between processes.
+fn serve_metrics(
+    reactor: &mut Reactor<LineProtocol>,
+    addr: SocketAddr,
+    worker: Option<u16>,
+) -> io::Result<SocketAddr> {
+    let addr = worker_metrics_addr(addr, worker);
+    let listener = std::net::TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    let worker = worker.map(|i| i.to_string());
+    reactor.serve_metrics(
+        listener,
+        ScrapeConfig::default(),
+        move |metrics, protocol, body| {
+            let rendered = Exposition::new("vigil", worker.as_deref())
+                .reactor(metrics, LineProtocol::close_label)
+                .lines(protocol.lines())
+                .process()
+                .build_info(env!("CARGO_PKG_VERSION"))
+                .encode(body);
+            debug_assert!(rendered.is_ok(), "a String takes any text");
+        },
+    )?;
+    Ok(bound)
+}
+
+/// Worker `i`'s metrics address: `addr`'s port plus `i` (port 0 stays 0:
+/// any free port).
+fn worker_metrics_addr(mut addr: SocketAddr, worker: Option<u16>) -> SocketAddr {
+    if let (Some(i), port @ 1..) = (worker, addr.port()) {
+        addr.set_port(port.saturating_add(i));
+    }
+    addr
+}
+
 /// Shuts the reactor down on the first SIGINT or SIGTERM; the returned cell
 /// then holds the signal's number.
 ///
@@ -138,4 +190,22 @@ fn stop_on_signals<H: vigil::Handler>(reactor: &mut Reactor<H>) -> io::Result<Ar
     watched.set_nonblocking(true)?;
     reactor.shutdown_when_readable(mio::net::UnixStream::from_std(watched))?;
     Ok(received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_i_serves_metrics_on_the_port_plus_i() {
+        let base: SocketAddr = "127.0.0.1:9373".parse().unwrap();
+        assert_eq!(worker_metrics_addr(base, None), base);
+        assert_eq!(worker_metrics_addr(base, Some(0)), base);
+        assert_eq!(
+            worker_metrics_addr(base, Some(3)),
+            "127.0.0.1:9376".parse().unwrap()
+        );
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        assert_eq!(worker_metrics_addr(any, Some(3)), any);
+    }
 }

@@ -32,6 +32,7 @@ fn bad_flags_and_values_exit_2_with_one_line_naming_the_flag() {
         (&["--tick", "0"], "--tick"),
         (&["--tick", "10"], "--tick"),
         (&["--log-level", "loud"], "--log-level"),
+        (&["--metrics", "9373"], "--metrics"),
         (&["stray"], "stray"),
     ];
     for (args, flag) in cases {
@@ -73,6 +74,7 @@ fn help_lists_every_flag_and_exits_0() {
         "--max-output",
         "--tick",
         "--log-level",
+        "--metrics",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

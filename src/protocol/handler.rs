@@ -4,6 +4,7 @@ use std::fmt;
 use std::ops::ControlFlow;
 
 use crate::protocol::codec::{LineCodec, PartialLine};
+use crate::protocol::counts::LineCounts;
 use crate::protocol::request::Request;
 use crate::{CloseReason, Context, Handler, Stats};
 
@@ -69,6 +70,7 @@ const PROBE: &[u8] = b"PING\n";
 #[derive(Debug, Clone, Default)]
 pub struct LineProtocol {
     codec: LineCodec,
+    lines: LineCounts,
 }
 
 impl LineProtocol {
@@ -86,12 +88,41 @@ impl LineProtocol {
     pub fn new(max_line: usize) -> LineProtocol {
         LineProtocol {
             codec: LineCodec::new(max_line),
+            lines: LineCounts::default(),
         }
     }
 
     /// The longest line accepted, in bytes.
     pub fn max_line(&self) -> usize {
         self.codec.max_line()
+    }
+
+    /// The lines read so far, by kind.
+    pub fn lines(&self) -> &LineCounts {
+        &self.lines
+    }
+
+    /// The label of a close `reason` in this protocol's words, as clients
+    /// read them in the closing line: a slow reader is `slow` (`BYE slow`),
+    /// a protocol error is `line-too-long` (`ERR line-too-long`, the only
+    /// protocol error this protocol has); every other reason is
+    /// [`CloseReason::as_str`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigil::{CloseReason, LineProtocol};
+    ///
+    /// assert_eq!(LineProtocol::close_label(CloseReason::SlowReader), "slow");
+    /// assert_eq!(LineProtocol::close_label(CloseReason::ProtocolError), "line-too-long");
+    /// assert_eq!(LineProtocol::close_label(CloseReason::Idle), "idle");
+    /// ```
+    pub fn close_label(reason: CloseReason) -> &'static str {
+        match reason {
+            CloseReason::SlowReader => "slow",
+            CloseReason::ProtocolError => "line-too-long",
+            other => other.as_str(),
+        }
     }
 }
 
@@ -103,7 +134,10 @@ impl Handler for LineProtocol {
     }
 
     fn on_data(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine, data: &[u8]) {
-        let decoded = self.codec.decode(partial, data, |line| answer(cx, line));
+        let lines = &mut self.lines;
+        let decoded = self
+            .codec
+            .decode(partial, data, |line| answer(cx, lines, line));
         if let Err(err) = decoded {
             log::debug!("connection {}: {err}", cx.id());
             cx.write(LINE_TOO_LONG);
@@ -135,9 +169,16 @@ impl Handler for LineProtocol {
 
 /// Writes the reply to one request line; breaks after `QUIT`, whose
 /// `BYE quit` must be the last line the client gets.
-fn answer(cx: &mut Context<'_>, line: &[u8]) -> ControlFlow<()> {
+fn answer(cx: &mut Context<'_>, lines: &mut LineCounts, line: &[u8]) -> ControlFlow<()> {
     let request = Request::parse(line);
     log::trace!("connection {}: {request:?}", cx.id());
+    match request {
+        Request::Ping { .. } => lines.ping += 1,
+        Request::Silent if line.is_empty() => lines.empty += 1,
+        Request::Silent => lines.pong += 1,
+        Request::Quit => lines.quit += 1,
+        Request::Echo(_) => lines.other += 1,
+    }
     match request {
         Request::Ping { rest } => {
             cx.write(b"PONG");

@@ -18,9 +18,11 @@
 //! ```
 
 mod codec;
+mod counts;
 mod handler;
 mod request;
 
 pub use codec::{LineCodec, LineTooLong, PartialLine};
+pub use counts::LineCounts;
 pub use handler::LineProtocol;
 pub use request::Request;

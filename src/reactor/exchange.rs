@@ -76,6 +76,9 @@ impl<S: Default> Core<S> {
             let full_read = n == self.read_buf.len();
             let open = match &mut conn.io.liveness {
                 Liveness::Serving(timing) => {
+                    if timing.probed {
+                        self.loop_stats.probes_answered += 1;
+                    }
                     timing.activity(self.now);
                     true
                 }

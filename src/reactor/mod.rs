@@ -37,19 +37,24 @@ mod config;
 mod conn;
 mod exchange;
 mod handler;
+mod loop_stats;
+mod scrape;
 mod shutdown;
 mod stats;
 mod token;
 
 pub use config::Config;
 pub use handler::{Context, Handler};
+pub use loop_stats::{LoopStats, ReactorMetrics};
+pub use scrape::{ScrapeConfig, PROMETHEUS_TEXT};
 pub use shutdown::ShutdownHandle;
 pub use stats::{CloseReason, Stats};
 pub use token::ConnId;
 
 use accept::Acceptor;
 use conn::{Conn, ConnIo, Due, Liveness, TickLimits, NEVER};
-use token::{LISTENER, SHUTDOWN_SOURCE, WAKER};
+use scrape::Scrape;
+use token::{LISTENER, METRICS_LISTENER, SHUTDOWN_SOURCE, WAKER};
 
 /// Readiness events taken per poll.
 const EVENTS_CAPACITY: usize = 1024;
@@ -106,6 +111,8 @@ const CLOCK_EVERY: usize = 64;
 pub struct Reactor<H: Handler> {
     core: Core<H::Conn>,
     handler: H,
+    /// The metrics listener, if [`Reactor::serve_metrics`] was called.
+    scrape: Option<Scrape<H>>,
 }
 
 impl<H: Handler> Reactor<H> {
@@ -138,6 +145,7 @@ impl<H: Handler> Reactor<H> {
         Ok(Reactor {
             core: Core::new(listener, config)?,
             handler,
+            scrape: None,
         })
     }
 
@@ -229,18 +237,19 @@ impl<H: Handler> Reactor<H> {
             if self.core.stopped() {
                 break;
             }
-            let timeout = self.core.poll_timeout();
+            let timeout = self.poll_timeout();
             if let Err(err) = self.core.poll.poll(&mut events, timeout) {
                 if interrupted(&err) {
                     continue;
                 }
                 return Err(err);
             }
-            self.core.read_clock();
+            self.core.begin_iteration(timeout != Some(Duration::ZERO));
             for (i, event) in events.iter().enumerate() {
                 if i % CLOCK_EVERY == CLOCK_EVERY - 1 {
                     self.core.read_clock();
                 }
+                self.core.iteration_events = i + 1;
                 match event.token() {
                     LISTENER => self.core.acceptor.on_ready(),
                     WAKER => {} // the shutdown flag is checked by the loop
@@ -248,6 +257,8 @@ impl<H: Handler> Reactor<H> {
                     token => {
                         if let Some(id) = ConnId::from_token(token) {
                             self.core.on_event(&mut self.handler, id, event);
+                        } else {
+                            self.on_metrics_event(token, event);
                         }
                     }
                 }
@@ -262,6 +273,13 @@ impl<H: Handler> Reactor<H> {
             self.core.read_clock();
             self.core.accept(&mut self.handler);
             self.core.report_stats(&mut self.handler);
+            if let Some(scrape) = &mut self.scrape {
+                scrape.expire(self.core.last_read);
+                scrape.accept_backlog(self.core.poll.registry(), self.core.last_read);
+            }
+        }
+        if let Some(scrape) = &mut self.scrape {
+            scrape.close_all();
         }
         self.core.finish_stopping(&mut self.handler);
         Ok(())
@@ -270,6 +288,117 @@ impl<H: Handler> Reactor<H> {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.core.stats
+    }
+
+    /// A copy of every counter: connections, the loop, the timer wheel, the
+    /// metrics listener. Cheap (a few hundred bytes, no system call), so an
+    /// embedder can call it whenever it renders metrics; see
+    /// `vigil::metrics` (feature `metrics`) for the exposition format.
+    pub fn metrics(&self) -> ReactorMetrics {
+        let mut metrics = self.core.metrics();
+        if let Some(scrape) = &self.scrape {
+            metrics.scrapes_open = scrape.open() as u64;
+            metrics.scrapes = scrape.answered;
+        }
+        metrics
+    }
+
+    /// Serves `GET /metrics` over HTTP/1.1 on `listener`, from this
+    /// reactor's own loop (no thread): `render` appends the response body,
+    /// given the reactor's counters ([`Reactor::metrics`]) and the handler.
+    /// Scrape connections are bounded in number, size and time (see
+    /// [`ScrapeConfig`]); they are not counted as connections, not limited
+    /// by [`Config::max_connections`] and not reaped as idle.
+    ///
+    /// Replaces a listener given earlier (which is closed).
+    ///
+    /// # Errors
+    ///
+    /// The listener cannot be made non-blocking or registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::thread;
+    /// use vigil::{Config, Handler, Reactor, ScrapeConfig};
+    ///
+    /// struct Quiet;
+    /// impl Handler for Quiet {
+    ///     type Conn = ();
+    /// }
+    ///
+    /// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), Quiet)?;
+    /// let metrics = TcpListener::bind("127.0.0.1:0")?;
+    /// let metrics_addr = metrics.local_addr()?;
+    /// reactor.serve_metrics(metrics, ScrapeConfig::default(), |m, _quiet, body| {
+    ///     body.push_str(&format!("open {}\n", m.stats.open));
+    /// })?;
+    /// let handle = reactor.shutdown_handle();
+    /// let server = thread::spawn(move || reactor.run());
+    ///
+    /// let mut scraper = TcpStream::connect(metrics_addr)?;
+    /// scraper.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    /// let mut response = String::new();
+    /// scraper.read_to_string(&mut response)?;
+    /// assert!(response.starts_with("HTTP/1.1 200 OK\r\n"));
+    /// assert!(response.ends_with("\r\n\r\nopen 0\n"));
+    /// handle.shutdown();
+    /// server.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn serve_metrics<F>(
+        &mut self,
+        listener: std::net::TcpListener,
+        config: ScrapeConfig,
+        render: F,
+    ) -> io::Result<()>
+    where
+        F: FnMut(&ReactorMetrics, &H, &mut String) + Send + 'static,
+    {
+        listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(listener);
+        self.scrape = None;
+        self.scrape = Some(Scrape::new(
+            listener,
+            config,
+            Box::new(render),
+            self.core.poll.registry(),
+        )?);
+        Ok(())
+    }
+
+    /// The poll timeout: the core's, or sooner when a scrape connection's
+    /// time runs out first.
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        let timeout = self.core.poll_timeout();
+        match self.scrape.as_ref().and_then(Scrape::next_deadline) {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(self.core.last_read);
+                Some(timeout.map_or(left, |t| t.min(left)))
+            }
+            None => timeout,
+        }
+    }
+
+    /// An event for the metrics listener or a scrape connection.
+    fn on_metrics_event(&mut self, token: mio::Token, event: &Event) {
+        let Some(scrape) = &mut self.scrape else {
+            return; // sporadic events happen
+        };
+        let core = &self.core;
+        if token == METRICS_LISTENER {
+            scrape.accept(core.poll.registry(), core.last_read);
+        } else {
+            scrape.on_event(
+                core.poll.registry(),
+                token,
+                event,
+                || core.metrics(),
+                &self.handler,
+            );
+        }
     }
 
     /// The handler.
@@ -299,6 +428,14 @@ struct Core<S> {
     clock: Clock,
     /// The tick of this loop iteration.
     now: u64,
+    /// The instant of the last clock reading: `now` is its tick, except
+    /// for the reading `poll_timeout` takes, which only ends the iteration.
+    last_read: Instant,
+    /// When the current loop iteration's poll returned.
+    iteration_start: Option<Instant>,
+    /// Readiness events of the current loop iteration.
+    iteration_events: usize,
+    loop_stats: LoopStats,
     limits: TickLimits,
     config: Config,
     read_buf: Vec<u8>,
@@ -333,6 +470,10 @@ impl<S: Default> Core<S> {
             wheel: Wheel::new(),
             clock,
             now: 0,
+            last_read: Instant::now(),
+            iteration_start: None,
+            iteration_events: 0,
+            loop_stats: LoopStats::default(),
             limits,
             read_buf: vec![0; READ_BUFFER],
             write_buf: Vec::new(),
@@ -346,7 +487,8 @@ impl<S: Default> Core<S> {
 
     /// Sets `now` to the current tick (never backwards).
     fn read_clock(&mut self) {
-        self.now = self.clock.tick_at(Instant::now()).max(self.now);
+        self.last_read = Instant::now();
+        self.now = self.clock.tick_at(self.last_read).max(self.now);
     }
 
     /// `span` from now, in ticks, at least one tick; saturating, so that a
@@ -355,7 +497,35 @@ impl<S: Default> Core<S> {
         self.now.saturating_add(self.clock.ticks_for(span).max(1))
     }
 
-    fn poll_timeout(&self) -> Option<Duration> {
+    /// Reads the clock after a poll and records the iteration before it:
+    /// its busy time runs from its own poll's return to the last clock
+    /// reading before this poll, or to this reading when the poll did not
+    /// wait (`waited` false: a zero timeout). No clock reading of its own.
+    fn begin_iteration(&mut self, waited: bool) {
+        let before_poll = self.last_read;
+        self.read_clock();
+        if let Some(start) = self.iteration_start {
+            let end = if waited { before_poll } else { self.last_read };
+            self.loop_stats
+                .iteration(end.saturating_duration_since(start), self.iteration_events);
+        }
+        self.iteration_start = Some(self.last_read);
+        self.iteration_events = 0;
+    }
+
+    fn metrics(&self) -> ReactorMetrics {
+        ReactorMetrics {
+            stats: self.stats.clone(),
+            loop_stats: self.loop_stats.clone(),
+            timers: self.wheel.len() as u64,
+            deferred: self.deferred.len() as u64,
+            max_connections: self.config.max_connections as u64,
+            scrapes_open: 0,
+            scrapes: 0,
+        }
+    }
+
+    fn poll_timeout(&mut self) -> Option<Duration> {
         if !self.deferred.is_empty() || self.acceptor.wants_turn() {
             return Some(Duration::ZERO);
         }
@@ -368,10 +538,12 @@ impl<S: Default> Core<S> {
         .into_iter()
         .flatten()
         .min()?;
+        // This reading also ends the iteration's busy time.
+        self.last_read = Instant::now();
         Some(
             self.clock
                 .instant_of(next)
-                .saturating_duration_since(Instant::now()),
+                .saturating_duration_since(self.last_read),
         )
     }
 
@@ -406,6 +578,7 @@ impl<S: Default> Core<S> {
         if let Some(conn) = live(&mut self.conns, id) {
             if !conn.io.on_deferred_list {
                 conn.io.on_deferred_list = true;
+                self.loop_stats.deferred_reads += 1;
                 self.deferred.push(id);
             }
         }
@@ -484,8 +657,18 @@ impl<S: Default> Core<S> {
             };
             conn.io.timer = None;
             match conn.io.liveness.due(self.now, &self.limits) {
-                Due::Close(reason) => self.close(handler, id, reason),
+                Due::Close(reason) => {
+                    if let Liveness::Serving(timing) = &conn.io.liveness {
+                        if let Some(tick) = loop_stats::reap_deadline(timing, reason) {
+                            let deadline = self.clock.instant_of(tick);
+                            self.loop_stats
+                                .reaped(self.last_read.saturating_duration_since(deadline));
+                        }
+                    }
+                    self.close(handler, id, reason);
+                }
                 Due::Probe => {
+                    self.loop_stats.probes_sent += 1;
                     if let Liveness::Serving(timing) = &mut conn.io.liveness {
                         timing.probed = true;
                     }

@@ -13,10 +13,14 @@ use mio::Token;
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("vigil packs (slab key, generation) into a mio Token and needs a 64-bit usize");
 
+/// Scrape connections (see `scrape.rs`) open at once, at most.
+pub(crate) const SCRAPE_SLOTS: usize = 64;
+
 /// Slab keys stay below this, so a connection's token never has the low 32
-/// bits equal to those of the reactor's own tokens (the three highest
-/// values), whatever its generation.
-pub(crate) const MAX_KEYS: usize = u32::MAX as usize - 2;
+/// bits equal to those of the reactor's own tokens (the four highest
+/// values) or of a scrape connection (the [`SCRAPE_SLOTS`] below those),
+/// whatever its generation.
+pub(crate) const MAX_KEYS: usize = u32::MAX as usize - 3 - SCRAPE_SLOTS;
 
 /// The listener's token.
 pub(crate) const LISTENER: Token = Token(usize::MAX);
@@ -24,6 +28,24 @@ pub(crate) const LISTENER: Token = Token(usize::MAX);
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 /// The token of a source that shuts the reactor down when readable.
 pub(crate) const SHUTDOWN_SOURCE: Token = Token(usize::MAX - 2);
+/// The metrics listener's token.
+pub(crate) const METRICS_LISTENER: Token = Token(usize::MAX - 3);
+
+/// The token of scrape connection `slot` (below [`SCRAPE_SLOTS`]), whose
+/// generation tells a late event for an earlier occupant of the slot.
+pub(crate) fn scrape_token(slot: usize, generation: u32) -> Token {
+    debug_assert!(slot < SCRAPE_SLOTS);
+    Token(((generation as usize) << 32) | (MAX_KEYS + slot))
+}
+
+/// The (slot, generation) a scrape connection's token carries; `None` for
+/// any other token.
+pub(crate) fn scrape_slot(token: Token) -> Option<(usize, u32)> {
+    let low = token.0 & u32::MAX as usize;
+    (MAX_KEYS..MAX_KEYS + SCRAPE_SLOTS)
+        .contains(&low)
+        .then(|| (low - MAX_KEYS, (token.0 >> 32) as u32))
+}
 
 /// Identifies one connection for as long as it is open.
 ///
@@ -52,10 +74,9 @@ impl ConnId {
     }
 
     /// The id carried by a connection's token; `None` for the reactor's own
-    /// tokens.
+    /// tokens and scrape connections'.
     pub(crate) fn from_token(token: Token) -> Option<ConnId> {
-        (token != LISTENER && token != WAKER && token != SHUTDOWN_SOURCE)
-            .then_some(ConnId(token.0 as u64))
+        ((token.0 & u32::MAX as usize) < MAX_KEYS).then_some(ConnId(token.0 as u64))
     }
 }
 
@@ -88,8 +109,23 @@ mod tests {
         assert_eq!(ConnId::from_token(LISTENER), None);
         assert_eq!(ConnId::from_token(WAKER), None);
         assert_eq!(ConnId::from_token(SHUTDOWN_SOURCE), None);
+        assert_eq!(ConnId::from_token(METRICS_LISTENER), None);
+        assert_eq!(scrape_slot(METRICS_LISTENER), None);
         let last = ConnId::new(MAX_KEYS - 1, u32::MAX).token();
         assert!(last != LISTENER && last != WAKER && last != SHUTDOWN_SOURCE);
+    }
+
+    #[test]
+    fn scrape_tokens_are_neither_connections_nor_reactor_tokens() {
+        for slot in [0, SCRAPE_SLOTS - 1] {
+            for generation in [0, u32::MAX] {
+                let token = scrape_token(slot, generation);
+                assert_eq!(ConnId::from_token(token), None);
+                assert_eq!(scrape_slot(token), Some((slot, generation)));
+                assert!(![LISTENER, WAKER, SHUTDOWN_SOURCE, METRICS_LISTENER].contains(&token));
+            }
+        }
+        assert_eq!(scrape_slot(ConnId::new(MAX_KEYS - 1, 7).token()), None);
     }
 
     #[test]
