@@ -1,21 +1,37 @@
-//! Command line of `vigil-load`.
+//! What a load run does: the scenario and its settings, as `vigil-load`'s
+//! command line and as a plain struct for programs that start it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 
-pub use crate::duration::parse_duration;
+use crate::duration::parse_duration;
 
-/// Load client for the vigil heartbeat line protocol.
+/// The settings of one load run: `vigil-load`'s flags.
 ///
-/// Opens and holds many TCP connections from one single-threaded mio loop,
-/// runs one scenario, prints a table on stdout (progress on stderr) and, with
-/// `--json FILE`, writes every raw figure.
-#[derive(Debug, Parser)]
-#[command(name = "vigil-load", version)]
-pub struct Args {
+/// [`Options::to_args`] turns them back into those flags, so that a program
+/// starting `vigil-load` (the capacity benchmark, `--procs`' children) names
+/// no flag itself.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use vigil::load::{Options, Scenario};
+///
+/// let mut opts = Options::new(Scenario::Reap, "127.0.0.1:7373".parse()?);
+/// opts.conns = 50;
+/// opts.idle_timeout = Duration::from_millis(200);
+/// let args = opts.to_args();
+/// assert_eq!(args[0], "reap");
+/// assert!(args.contains(&"--idle-timeout=200ms".to_string()));
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct Options {
     /// What to measure.
     #[arg(value_enum)]
     pub scenario: Scenario,
@@ -87,8 +103,52 @@ pub struct Args {
     pub procs: usize,
 }
 
+impl Options {
+    /// `scenario` against `addr` with every other setting at the command
+    /// line's default.
+    pub fn new(scenario: Scenario, addr: SocketAddr) -> Options {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            opts: Options,
+        }
+        let addr = addr.to_string();
+        let argv = ["vigil-load", scenario.name(), "--addr", &addr];
+        <Defaults as clap::Parser>::parse_from(argv).opts
+    }
+
+    /// The command line (without the program name) that gives these
+    /// options: every flag spelled out, durations in milliseconds.
+    pub fn to_args(&self) -> Vec<String> {
+        let ms = |d: Duration| format!("{}ms", d.as_millis());
+        let mut args = vec![
+            self.scenario.name().to_string(),
+            format!("--addr={}", self.addr),
+            format!("--conns={}", self.conns),
+            format!("--pending={}", self.pending),
+            format!("--sources={}", self.sources),
+            format!("--duration={}", ms(self.duration)),
+            format!("--window={}", self.window),
+            format!("--idle-timeout={}", ms(self.idle_timeout)),
+            format!("--grace={}", ms(self.grace)),
+            format!("--interval={}", ms(self.interval)),
+            format!("--connect-timeout={}", ms(self.connect_timeout)),
+            format!("--label={}", self.label),
+            format!("--procs={}", self.procs),
+        ];
+        if let Some(pid) = self.server_pid {
+            args.push(format!("--server-pid={pid}"));
+        }
+        if let Some(path) = &self.json {
+            args.push(format!("--json={}", path.display()));
+        }
+        args
+    }
+}
+
 /// The scenarios.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Scenario {
     /// Open N connections as fast as the server takes them and hold them silent.
     Hold,
@@ -102,6 +162,12 @@ pub enum Scenario {
 
 impl Scenario {
     /// The name used on the command line and in reports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(vigil::load::Scenario::Keepalive.name(), "keepalive");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Hold => "hold",
@@ -114,14 +180,26 @@ impl Scenario {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        opts: Options,
+    }
+
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5x").is_err());
+    fn to_args_reads_back_the_same() {
+        let mut opts = Options::new(Scenario::Heartbeat, "127.0.0.1:9".parse().unwrap());
+        opts.conns = 7;
+        opts.duration = Duration::from_millis(1500);
+        opts.server_pid = Some(42);
+        opts.json = Some(PathBuf::from("/tmp/x.json"));
+        opts.label = "floor".into();
+        let mut argv = vec!["vigil-load".to_string()];
+        argv.extend(opts.to_args());
+        assert_eq!(Cli::parse_from(argv).opts, opts);
     }
 }

@@ -3,6 +3,8 @@
 use std::fs;
 use std::time::Instant;
 
+use super::Cpu;
+
 /// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat` (`USER_HZ`,
 /// 100 on every mainstream Linux build).
 pub const CLOCK_TICKS_PER_SEC: f64 = 100.0;
@@ -14,10 +16,8 @@ pub struct Sample {
     pub at: Instant,
     /// Resident memory in bytes (`VmRSS`).
     pub rss_bytes: u64,
-    /// User plus system CPU time in seconds, all threads.
-    pub cpu_secs: f64,
-    /// System (kernel) CPU time alone, in seconds.
-    pub sys_secs: f64,
+    /// CPU time since the process started, all threads.
+    pub cpu: Cpu,
     /// Voluntary plus involuntary context switches, all threads.
     pub ctx_switches: u64,
     /// Open file descriptors.
@@ -49,11 +49,33 @@ pub fn sample(pid: u32) -> Option<Sample> {
     Some(Sample {
         at,
         rss_bytes: rss_kib * 1024,
-        cpu_secs: (utime + stime) as f64 / CLOCK_TICKS_PER_SEC,
-        sys_secs: stime as f64 / CLOCK_TICKS_PER_SEC,
+        cpu: Cpu {
+            user_secs: utime as f64 / CLOCK_TICKS_PER_SEC,
+            sys_secs: stime as f64 / CLOCK_TICKS_PER_SEC,
+        },
         ctx_switches,
         fds,
     })
+}
+
+impl Sample {
+    /// CPU time from `earlier` to this sample.
+    pub fn cpu_since(&self, earlier: &Sample) -> Cpu {
+        Cpu {
+            user_secs: self.cpu.user_secs - earlier.cpu.user_secs,
+            sys_secs: self.cpu.sys_secs - earlier.cpu.sys_secs,
+        }
+    }
+
+    /// Seconds from `earlier` to this sample.
+    pub fn secs_since(&self, earlier: &Sample) -> f64 {
+        self.at.duration_since(earlier.at).as_secs_f64().max(1e-6)
+    }
+
+    /// Context switches per second from `earlier` to this sample.
+    pub fn wakeups_per_sec_since(&self, earlier: &Sample) -> f64 {
+        (self.ctx_switches - earlier.ctx_switches) as f64 / self.secs_since(earlier)
+    }
 }
 
 /// The first number after `key` in a `/proc/*/status` text.

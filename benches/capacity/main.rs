@@ -1,0 +1,126 @@
+//! Connection-capacity benchmark: vigil against a tokio baseline.
+//!
+//! `cargo bench --bench capacity` (add `-- --quick` for a fast check, or
+//! `-- --report-only` to print the table and plot again from the last run's
+//! JSON files; with `--quick` the sizes in the table are the quick ones).
+//!
+//! Starts each server in turn on `127.0.0.1:0` (vigil, then the baseline,
+//! which is this same executable re-run with `--serve-baseline`), a fresh
+//! server per scenario, runs `vigil-load` for every scenario against it with
+//! `--server-pid`, server and load client pinned to different CPUs, and
+//! prints one table with both servers, their ratio (vigil ÷ baseline) and
+//! whether vigil met each target. Raw JSON, the table and an SVG plot of
+//! reap lateness go to `target/capacity/` (`target/capacity-quick/` with
+//! `--quick`).
+//!
+//! One file a job: `plan` (the scenarios, their flags and sizes),
+//! `supervise` (processes), `table` (figures and verdicts), `plot` (the
+//! SVG), `machine` (what it runs on).
+
+#[path = "../baseline/tokio_server.rs"]
+mod tokio_server;
+
+mod machine;
+mod plan;
+mod plot;
+mod supervise;
+mod table;
+
+use std::path::Path;
+
+use plan::{Case, ServerKind, Sizes, CASES, ROUNDS, SOURCES};
+use plot::Curve;
+use table::Results;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--serve-baseline") {
+        serve_baseline(&args[1..]);
+        return;
+    }
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // executable without it, and must not start a five-minute benchmark.
+    if !args.iter().any(|a| a == "--bench" || a == "--report-only") {
+        eprintln!("capacity: not run under `cargo test`; use `cargo bench --bench capacity`");
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let sizes = if quick { Sizes::QUICK } else { Sizes::FULL };
+    // `--report-only`: no runs, the table and plot again from the JSON files
+    // of the last run.
+    let report_only = args.iter().any(|a| a == "--report-only");
+    // Quick runs keep their files apart, so they never mix with a full run's.
+    let name = if quick { "capacity-quick" } else { "capacity" };
+    let out = machine::out_dir(supervise::VIGIL, name);
+    std::fs::create_dir_all(&out).expect("create target/capacity");
+    let pin = Path::new(supervise::TASKSET).exists()
+        && std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+    let machine = machine::describe();
+    eprintln!(
+        "capacity: {machine}; pinning: {pin}; output in {}",
+        out.display()
+    );
+
+    // Rounds alternate the servers so that noise from the rest of the
+    // machine falls on both; the table shows the median of the rounds.
+    let rounds = if quick { 1 } else { ROUNDS };
+    let mut results: Vec<Results> = ServerKind::ALL.iter().map(|_| Results::default()).collect();
+    for round in 0..rounds {
+        if !report_only {
+            eprintln!("capacity: round {} of {rounds}", round + 1);
+        }
+        for (kind, results) in ServerKind::ALL.into_iter().zip(&mut results) {
+            for case in &CASES {
+                let json = out.join(format!("{}-{}-{round}.json", kind.name(), case.name));
+                let report = if report_only {
+                    supervise::read_report(&json)
+                } else {
+                    supervise::run_case(kind, case, &sizes, pin, &json)
+                };
+                results.add(case.name, report);
+            }
+        }
+    }
+    let rows = table::rows(&results, &sizes);
+    let report = format!(
+        "{machine}\nsizes: {}; load from {SOURCES} source addresses; median of {rounds} round(s)\n\n{}",
+        sizes.describe(),
+        table::render(&rows, &results)
+    );
+    println!("\n{report}");
+    std::fs::write(out.join("table.md"), &report).expect("write table");
+    let samples: Vec<Vec<f64>> = results.iter().map(|r| r.late_samples_ms("reap")).collect();
+    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c"];
+    let curves: Vec<Curve<'_>> = ServerKind::ALL
+        .iter()
+        .zip(&samples)
+        .zip(colors)
+        .map(|((kind, samples), color)| Curve {
+            name: kind.heading(),
+            samples,
+            color,
+        })
+        .collect();
+    let target = Case::named("reap").late_target_ms().unwrap_or(0.0);
+    std::fs::write(
+        out.join("reap-lateness.svg"),
+        plot::lateness_svg(&curves, target),
+    )
+    .expect("write svg");
+    eprintln!(
+        "capacity: wrote {}/table.md and reap-lateness.svg",
+        out.display()
+    );
+}
+
+/// `--serve-baseline FLAGS`: this executable as the tokio baseline.
+fn serve_baseline(args: &[String]) {
+    let cfg = tokio_server::Config::parse(args).unwrap_or_else(|e| {
+        eprintln!("baseline: {e}");
+        std::process::exit(2)
+    });
+    if let Err(e) = tokio_server::serve(cfg) {
+        eprintln!("baseline: {e}");
+        std::process::exit(1);
+    }
+}
