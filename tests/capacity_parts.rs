@@ -5,6 +5,8 @@
 // Parts of these files serve only the benchmark's `main`.
 #![allow(dead_code)]
 
+#[path = "../benches/capacity/figures.rs"]
+mod figures;
 #[path = "../benches/capacity/plan.rs"]
 mod plan;
 #[path = "../benches/capacity/plot.rs"]
@@ -64,6 +66,7 @@ mod plan_tests {
 mod table_tests {
     use vigil::load::{Figures, Hold, Keepalive, Opening, Reap, Report, Spread};
 
+    use crate::figures::rows;
     use crate::plan::Sizes;
     use crate::table::*;
 

@@ -14,12 +14,14 @@
 //! `--quick`).
 //!
 //! One file a job: `plan` (the scenarios, their flags and sizes),
-//! `supervise` (processes), `table` (figures and verdicts), `plot` (the
+//! `supervise` (processes), `figures` (which field of the reports each row
+//! shows, and its target), `table` (rounds, verdicts, Markdown), `plot` (the
 //! SVG), `machine` (what it runs on).
 
 #[path = "../baseline/tokio_server.rs"]
 mod tokio_server;
 
+mod figures;
 mod machine;
 mod plan;
 mod plot;
@@ -81,7 +83,7 @@ fn main() {
             }
         }
     }
-    let rows = table::rows(&results, &sizes);
+    let rows = figures::rows(&results, &sizes);
     let report = format!(
         "{machine}\nsizes: {}; load from {SOURCES} source addresses; median of {rounds} round(s)\n\n{}",
         sizes.describe(),

@@ -34,17 +34,20 @@ mod drive;
 mod multi;
 mod opener;
 mod options;
+mod parts;
 mod pool;
 pub mod proc_stats;
 mod reply;
 mod report;
+mod rows;
 mod scenarios;
 
 use std::io;
 
 pub use opener::EARLY_RATE_CONNS;
 pub use options::{Options, Scenario};
-pub use report::{Closes, Cpu, Figures, Opening, Procs, Report, Spread, StoppedBy, WholeRun};
+pub use parts::{Closes, Cpu, Opening, Spread, StoppedBy};
+pub use report::{Figures, Procs, Report, WholeRun};
 pub use scenarios::{
     Heartbeat, HeartbeatServer, Hold, HoldServer, Keepalive, KeepaliveServer, Reap,
 };

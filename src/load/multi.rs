@@ -118,6 +118,9 @@ pub(crate) fn run(args: &Options, exe: &std::path::Path) -> io::Result<Report> {
             procs as u64 - reported
         ));
     }
+    report.notes.push(format!(
+        "{procs} load processes: counts and rates summed, times and latencies the worst process's, reap lateness from every sample"
+    ));
     report.notes.push(
         "per-process phases are not synchronised: server wakeups are not measured with --procs"
             .into(),

@@ -13,7 +13,7 @@ use crate::load::opener::Opener;
 use crate::load::pool::{Ev, Pool};
 use crate::load::proc_stats;
 use crate::load::reply::Reply;
-use crate::load::report::Rows;
+use crate::load::rows::Rows;
 use crate::load::{Closes, Cpu, Figures, Opening, Options, Report, Spread};
 
 /// What `heartbeat` measured.

@@ -12,7 +12,7 @@ use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
 use crate::load::pool::{Ev, Pool};
 use crate::load::reply::Reply;
-use crate::load::report::Rows;
+use crate::load::rows::Rows;
 use crate::load::{Closes, Cpu, Figures, Opening, Options, Report};
 
 /// What `keepalive` measured.

@@ -12,7 +12,7 @@ use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
 use crate::load::pool::{Ev, Pool};
 use crate::load::reply::{Bye, Reply};
-use crate::load::report::Rows;
+use crate::load::rows::Rows;
 use crate::load::{Figures, Opening, Options, Report, Spread};
 
 /// What `reap` measured.
