@@ -33,33 +33,33 @@ mod plan_tests {
 
     #[test]
     fn server_flags_come_from_the_case() {
-        let flags = |name, kind| Case::named(name).server_flags(kind).join(" ");
-        assert_eq!(flags("hold", ServerKind::Vigil), "--idle-timeout 60m");
+        let flags = |case: &Case, kind| case.server_flags(kind).join(" ");
+        assert_eq!(flags(&HOLD, ServerKind::Vigil), "--idle-timeout 60m");
         assert_eq!(
-            flags("hold-no-timer", ServerKind::Baseline),
+            flags(&HOLD_NO_TIMER, ServerKind::Baseline),
             "--idle-timeout 0"
         );
-        assert_eq!(flags("heartbeat", ServerKind::Vigil), "");
+        assert_eq!(flags(&HEARTBEAT, ServerKind::Vigil), "");
         assert_eq!(
-            flags("reap", ServerKind::Vigil),
+            flags(&REAP, ServerKind::Vigil),
             "--idle-timeout 1s --tick 10ms"
         );
-        assert_eq!(flags("reap", ServerKind::Baseline), "--idle-timeout 1s");
-        assert_eq!(flags("keepalive", ServerKind::Vigil), "--idle-timeout 1s");
+        assert_eq!(flags(&REAP, ServerKind::Baseline), "--idle-timeout 1s");
+        assert_eq!(flags(&KEEPALIVE, ServerKind::Vigil), "--idle-timeout 1s");
     }
 
     #[test]
     fn load_options_come_from_the_case_and_sizes() {
         let addr = "127.0.0.1:1".parse().unwrap();
-        let reap = Case::named("reap").options(&Sizes::QUICK, addr);
+        let reap = REAP.options(&Sizes::QUICK, addr);
         assert_eq!((reap.conns, reap.sources), (1000, SOURCES));
         assert_eq!(reap.idle_timeout, secs(1));
         assert_eq!(reap.grace, secs(2));
-        let hb = Case::named("heartbeat").options(&Sizes::FULL, addr);
+        let hb = HEARTBEAT.options(&Sizes::FULL, addr);
         assert_eq!((hb.conns, hb.window, hb.duration), (1000, 8, secs(5)));
-        let ka = Case::named("keepalive").options(&Sizes::FULL, addr);
+        let ka = KEEPALIVE.options(&Sizes::FULL, addr);
         assert_eq!(ka.interval, Duration::from_millis(500));
-        assert_eq!(Case::named("reap").late_target_ms(), Some(25.0));
+        assert_eq!(REAP.late_target_ms(), Some(25.0));
     }
 }
 
@@ -67,7 +67,7 @@ mod table_tests {
     use vigil::load::{Figures, Hold, Keepalive, Opening, Reap, Report, Spread};
 
     use crate::figures::rows;
-    use crate::plan::Sizes;
+    use crate::plan::{Sizes, HOLD, KEEPALIVE, REAP};
     use crate::table::*;
 
     fn report(figures: Figures) -> Option<Report> {
@@ -95,16 +95,16 @@ mod table_tests {
     fn rounds_give_the_median_or_the_worst() {
         let mut r = Results::default();
         for (p99, never) in [(3.0, 0), (1.0, 2), (2.0, 0)] {
-            r.add("reap", reap(p99, never));
+            r.add(&REAP, reap(p99, never));
         }
-        r.add("reap", None);
+        r.add(&REAP, None);
         let p99: Get = |r| r.reap()?.late_ms.p99;
         let never: Get = |r| Some(r.reap()?.never as f64);
-        assert_eq!(r.figure("reap", p99, Over::Median), Some(2.0));
-        assert_eq!(r.figure("reap", never, Over::Worst), Some(2.0));
-        assert_eq!(r.figure("reap", never, Over::Least), Some(0.0));
-        assert_eq!(r.figure("hold", never, Over::Median), None);
-        assert!(r.missing("hold") && !r.missing("reap"));
+        assert_eq!(r.figure(&REAP, p99, Over::Median), Some(2.0));
+        assert_eq!(r.figure(&REAP, never, Over::Worst), Some(2.0));
+        assert_eq!(r.figure(&REAP, never, Over::Least), Some(0.0));
+        assert_eq!(r.figure(&HOLD, never, Over::Median), None);
+        assert!(r.missing(&HOLD) && !r.missing(&REAP));
     }
 
     #[test]
@@ -138,8 +138,8 @@ mod table_tests {
         let sizes = Sizes::QUICK;
         let mut vigil = Results::default();
         let mut baseline = Results::default();
-        vigil.add("reap", reap(20.0, 0));
-        baseline.add("reap", reap(4.0, 0));
+        vigil.add(&REAP, reap(20.0, 0));
+        baseline.add(&REAP, reap(4.0, 0));
         let opening = Opening {
             established: sizes.hold as u64,
             early_conns: 10_000.min(sizes.hold as u64),
@@ -149,11 +149,8 @@ mod table_tests {
             opening,
             ..Hold::default()
         });
-        vigil.add("hold", report(hold));
-        baseline.add(
-            "keepalive",
-            report(Figures::Keepalive(Keepalive::default())),
-        );
+        vigil.add(&HOLD, report(hold));
+        baseline.add(&KEEPALIVE, report(Figures::Keepalive(Keepalive::default())));
         let results = [vigil, baseline];
         let rows = rows(&results, &sizes);
         let p99 = rows

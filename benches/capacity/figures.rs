@@ -4,226 +4,223 @@
 
 use vigil::load::Report;
 
-use crate::plan::{Case, Sizes};
+use crate::plan::{Case, Sizes, HEARTBEAT, HOLD, HOLD_NO_TIMER, KEEPALIVE, REAP};
 use crate::table::{Get, Over, Results, Row, Target};
 
 /// A row of the figure list: label, case, what to read, over which rounds,
 /// and vigil's target.
-struct Spec(String, &'static str, Get, Over, Target);
+struct Spec(String, &'static Case, Get, Over, Target);
 
 /// The rows, from every server's results (in [`ServerKind::ALL`] order).
 pub fn rows(results: &[Results], s: &Sizes) -> Vec<Row> {
     use Over::{Least, Median, Worst};
     let vigil = &results[0];
-    let held_all = vigil.figure(
-        "hold",
-        |r| Some(r.hold()?.opening.established as f64),
-        Least,
-    ) == Some(s.hold as f64)
+    let held_all = vigil.figure(&HOLD, |r| Some(r.hold()?.opening.established as f64), Least)
+        == Some(s.hold as f64)
         && [
             (|r: &Report| Some(r.hold()?.opening.failed as f64)) as Get,
             |r| Some(r.hold()?.opening.timed_out as f64),
             |r| Some(r.hold()?.closed_by_server.total() as f64),
         ]
         .into_iter()
-        .all(|get| vigil.figure("hold", get, Worst) == Some(0.0));
+        .all(|get| vigil.figure(&HOLD, get, Worst) == Some(0.0));
     // The early window as the load client reported it.
     let early: Get = |r| Some(r.hold()?.opening.early_conns as f64);
     let early_conns = results
         .iter()
-        .find_map(|r| r.figure("hold", early, Least))
+        .find_map(|r| r.figure(&HOLD, early, Least))
         .unwrap_or(vigil::load::EARLY_RATE_CONNS.min(s.hold) as f64);
-    let late_target = Case::named("reap").late_target_ms().unwrap_or(f64::NAN);
+    let late_target = REAP.late_target_ms().unwrap_or(f64::NAN);
     let specs = [
         Spec(
             format!("hold: connections established (of {}, worst round)", s.hold),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.opening.established as f64),
             Least,
             Target::Decided("all, no failures", held_all),
         ),
         Spec(
             "hold: connects failed (worst round)".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.opening.failed as f64),
             Worst,
             Target::None,
         ),
         Spec(
             "hold: closed by the server (worst round)".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.closed_by_server.total() as f64),
             Worst,
             Target::None,
         ),
         Spec(
             "hold: server open fds with the connections".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.server.as_ref()?.fds_after as f64),
             Median,
             Target::None,
         ),
         Spec(
             format!("hold: connect rate, first {early_conns} (conn/s)"),
-            "hold",
+            &HOLD,
             |r| r.hold()?.opening.early_rate,
             Median,
             Target::None,
         ),
         Spec(
             format!("hold: connect rate, all {} (conn/s)", s.hold),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.opening.rate),
             Median,
             Target::AtLeastBaseline,
         ),
         Spec(
             "hold: server CPU to accept them (s)".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.server.as_ref()?.cpu_opening.total()),
             Median,
             Target::None,
         ),
         Spec(
             "hold: load client CPU to open them (s)".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.client_cpu_opening?.total()),
             Median,
             Target::None,
         ),
         Spec(
             "hold: of which in the client's kernel (s)".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.client_cpu_opening?.sys_secs),
             Median,
             Target::None,
         ),
         Spec(
             "hold: server RSS growth per connection (bytes)".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.server.as_ref()?.rss_per_conn),
             Median,
             Target::AtMost(128.0, ""),
         ),
         Spec(
             "hold, no idle timeout: server RSS growth per connection (bytes)".into(),
-            "hold-no-timer",
+            &HOLD_NO_TIMER,
             |r| Some(r.hold()?.server.as_ref()?.rss_per_conn),
             Median,
             Target::None,
         ),
         Spec(
             "hold: server wakeups/s while silent (context switches)".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.server.as_ref()?.wakeups_per_sec),
             Median,
             Target::Below(1.0, "~0 (< 1/s)"),
         ),
         Spec(
             "hold: server CPU while silent (s)".into(),
-            "hold",
+            &HOLD,
             |r| Some(r.hold()?.server.as_ref()?.cpu_while_silent.total()),
             Median,
             Target::None,
         ),
         Spec(
             "heartbeat: PONGs/s".into(),
-            "heartbeat",
+            &HEARTBEAT,
             |r| Some(r.heartbeat()?.pongs_per_sec),
             Median,
             Target::None,
         ),
         Spec(
             "heartbeat: server CPU use (1 = one core)".into(),
-            "heartbeat",
+            &HEARTBEAT,
             |r| Some(r.heartbeat()?.server.as_ref()?.cpu_share),
             Median,
             Target::None,
         ),
         Spec(
             "heartbeat: load client CPU use (1 = one core)".into(),
-            "heartbeat",
+            &HEARTBEAT,
             |r| r.heartbeat()?.client_cpu_share,
             Median,
             Target::None,
         ),
         Spec(
             "heartbeat: round trip p50 (us)".into(),
-            "heartbeat",
+            &HEARTBEAT,
             |r| r.heartbeat()?.rtt_us.p50,
             Median,
             Target::None,
         ),
         Spec(
             "heartbeat: round trip p99 (us)".into(),
-            "heartbeat",
+            &HEARTBEAT,
             |r| r.heartbeat()?.rtt_us.p99,
             Median,
             Target::None,
         ),
         Spec(
             "heartbeat: round trip max (us)".into(),
-            "heartbeat",
+            &HEARTBEAT,
             |r| r.heartbeat()?.rtt_us.max,
             Median,
             Target::None,
         ),
         Spec(
             "heartbeat: server CPU per PONG (us)".into(),
-            "heartbeat",
+            &HEARTBEAT,
             |r| Some(r.heartbeat()?.server.as_ref()?.cpu_per_pong_us.total()),
             Median,
             Target::AtMostTimesBaseline(0.7),
         ),
         Spec(
             format!("reap: connections reaped with BYE idle (of {})", s.reap),
-            "reap",
+            &REAP,
             |r| Some(r.reap()?.reaped as f64),
             Least,
             Target::Decided(
                 "all",
-                vigil.figure("reap", |r| Some(r.reap()?.reaped as f64), Least)
+                vigil.figure(&REAP, |r| Some(r.reap()?.reaped as f64), Least)
                     == Some(s.reap as f64),
             ),
         ),
         Spec(
             "reap: lateness p50 (ms)".into(),
-            "reap",
+            &REAP,
             |r| r.reap()?.late_ms.p50,
             Median,
             Target::None,
         ),
         Spec(
             "reap: lateness p99 (ms)".into(),
-            "reap",
+            &REAP,
             |r| r.reap()?.late_ms.p99,
             Median,
             Target::AtMost(late_target, "(2 ticks + 5)"),
         ),
         Spec(
             "reap: lateness max (ms)".into(),
-            "reap",
+            &REAP,
             |r| r.reap()?.late_ms.max,
             Median,
             Target::None,
         ),
         Spec(
             "reap: lateness from the PONG p99 (ms, lower bound)".into(),
-            "reap",
+            &REAP,
             |r| r.reap()?.late_from_pong_ms.p99,
             Median,
             Target::None,
         ),
         Spec(
             "reap: first PING round trip p99 (ms)".into(),
-            "reap",
+            &REAP,
             |r| r.reap()?.ping_rtt_ms.p99,
             Median,
             Target::None,
         ),
         Spec(
             "reap: closed before the deadline (worst round)".into(),
-            "reap",
+            &REAP,
             |r| Some(r.reap()?.early as f64),
             Worst,
             Target::Exactly(0.0),
@@ -231,30 +228,30 @@ pub fn rows(results: &[Results], s: &Sizes) -> Vec<Row> {
         Spec(
             format!(
                 "reap: never closed, {} s grace (worst round)",
-                Case::named("reap").grace.as_secs_f64()
+                REAP.grace.as_secs_f64()
             ),
-            "reap",
+            &REAP,
             |r| Some(r.reap()?.never as f64),
             Worst,
             Target::Exactly(0.0),
         ),
         Spec(
             format!("keepalive: reaped while heartbeating (of {})", s.keepalive),
-            "keepalive",
+            &KEEPALIVE,
             |r| Some(r.keepalive()?.reaped as f64),
             Worst,
             Target::Exactly(0.0),
         ),
         Spec(
             "keepalive: PONGs".into(),
-            "keepalive",
+            &KEEPALIVE,
             |r| Some(r.keepalive()?.pongs as f64),
             Median,
             Target::None,
         ),
         Spec(
             "keepalive: server context switches/s".into(),
-            "keepalive",
+            &KEEPALIVE,
             |r| Some(r.keepalive()?.server.as_ref()?.wakeups_per_sec),
             Median,
             Target::None,

@@ -30,7 +30,7 @@ mod table;
 
 use std::path::Path;
 
-use plan::{Case, ServerKind, Sizes, CASES, ROUNDS, SOURCES};
+use plan::{ServerKind, Sizes, CASES, REAP, ROUNDS, SOURCES};
 use plot::Curve;
 use table::Results;
 
@@ -72,14 +72,14 @@ fn main() {
             eprintln!("capacity: round {} of {rounds}", round + 1);
         }
         for (kind, results) in ServerKind::ALL.into_iter().zip(&mut results) {
-            for case in &CASES {
+            for case in CASES {
                 let json = out.join(format!("{}-{}-{round}.json", kind.name(), case.name));
                 let report = if report_only {
                     supervise::read_report(&json)
                 } else {
                     supervise::run_case(kind, case, &sizes, pin, &json)
                 };
-                results.add(case.name, report);
+                results.add(case, report);
             }
         }
     }
@@ -91,7 +91,7 @@ fn main() {
     );
     println!("\n{report}");
     std::fs::write(out.join("table.md"), &report).expect("write table");
-    let samples: Vec<Vec<f64>> = results.iter().map(|r| r.late_samples_ms("reap")).collect();
+    let samples: Vec<Vec<f64>> = results.iter().map(|r| r.late_samples_ms(&REAP)).collect();
     let colors = ["#1f77b4", "#ff7f0e", "#2ca02c"];
     let curves: Vec<Curve<'_>> = ServerKind::ALL
         .iter()
@@ -103,7 +103,7 @@ fn main() {
             color,
         })
         .collect();
-    let target = Case::named("reap").late_target_ms().unwrap_or(0.0);
+    let target = REAP.late_target_ms().unwrap_or(0.0);
     std::fs::write(
         out.join("reap-lateness.svg"),
         plot::lateness_svg(&curves, target),

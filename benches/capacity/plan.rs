@@ -117,91 +117,91 @@ const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// The scenarios, in the order they run. `hold-no-timer` is `hold` against
-/// a server without an idle timeout: no timer per connection, so the memory
-/// row shows what the timer costs.
-pub const CASES: [Case; 5] = [
-    Case {
-        name: "hold",
-        scenario: Scenario::Hold,
-        idle_timeout: Some(secs(60 * 60)),
-        tick: None,
-        interval: Duration::ZERO,
-        grace: Duration::ZERO,
-        size: |s| (s.hold, secs(s.hold_secs)),
-        describe: Some(|_, s| format!("hold {} for {}s", s.hold, s.hold_secs)),
-    },
-    Case {
-        name: "hold-no-timer",
-        scenario: Scenario::Hold,
-        idle_timeout: Some(Duration::ZERO),
-        tick: None,
-        interval: Duration::ZERO,
-        grace: Duration::ZERO,
-        size: |s| (s.hold, secs(1)),
-        describe: None,
-    },
-    Case {
-        name: "heartbeat",
-        scenario: Scenario::Heartbeat,
-        idle_timeout: None,
-        tick: None,
-        interval: Duration::ZERO,
-        grace: Duration::ZERO,
-        size: |s| (s.hb_conns, secs(s.hb_secs)),
-        describe: Some(|_, s| {
-            format!(
-                "heartbeat {} x window {} for {}s",
-                s.hb_conns, s.hb_window, s.hb_secs
-            )
-        }),
-    },
-    Case {
-        name: "reap",
-        scenario: Scenario::Reap,
-        idle_timeout: Some(secs(1)),
-        tick: Some(Duration::from_millis(10)),
-        interval: Duration::ZERO,
-        grace: secs(2),
-        size: |s| (s.reap, Duration::ZERO),
-        describe: Some(|c, s| {
-            format!(
-                "reap {} (idle {}, tick {})",
-                s.reap,
-                c.idle_timeout.map_or("-".into(), dur),
-                c.tick.map_or("-".into(), dur)
-            )
-        }),
-    },
-    Case {
-        name: "keepalive",
-        scenario: Scenario::Keepalive,
-        idle_timeout: Some(secs(1)),
-        tick: None,
-        interval: Duration::from_millis(500),
-        grace: Duration::ZERO,
-        size: |s| (s.keepalive, secs(s.keepalive_secs)),
-        describe: Some(|c, s| {
-            format!(
-                "keepalive {} (PING every {}, idle {}) for {}s",
-                s.keepalive,
-                dur(c.interval),
-                c.idle_timeout.map_or("-".into(), dur),
-                s.keepalive_secs
-            )
-        }),
-    },
-];
+/// Opens N connections and holds them silent against a far idle timeout.
+pub static HOLD: Case = Case {
+    name: "hold",
+    scenario: Scenario::Hold,
+    idle_timeout: Some(secs(60 * 60)),
+    tick: None,
+    interval: Duration::ZERO,
+    grace: Duration::ZERO,
+    size: |s| (s.hold, secs(s.hold_secs)),
+    describe: Some(|_, s| format!("hold {} for {}s", s.hold, s.hold_secs)),
+};
+
+/// `hold` against a server without an idle timeout: no timer per
+/// connection, so the memory row shows what the timer costs.
+pub static HOLD_NO_TIMER: Case = Case {
+    name: "hold-no-timer",
+    scenario: Scenario::Hold,
+    idle_timeout: Some(Duration::ZERO),
+    tick: None,
+    interval: Duration::ZERO,
+    grace: Duration::ZERO,
+    size: |s| (s.hold, secs(1)),
+    describe: None,
+};
+
+/// K connections each keeping W `PING`s in flight.
+pub static HEARTBEAT: Case = Case {
+    name: "heartbeat",
+    scenario: Scenario::Heartbeat,
+    idle_timeout: None,
+    tick: None,
+    interval: Duration::ZERO,
+    grace: Duration::ZERO,
+    size: |s| (s.hb_conns, secs(s.hb_secs)),
+    describe: Some(|_, s| {
+        format!(
+            "heartbeat {} x window {} for {}s",
+            s.hb_conns, s.hb_window, s.hb_secs
+        )
+    }),
+};
+
+/// N connections fall silent and are reaped.
+pub static REAP: Case = Case {
+    name: "reap",
+    scenario: Scenario::Reap,
+    idle_timeout: Some(secs(1)),
+    tick: Some(Duration::from_millis(10)),
+    interval: Duration::ZERO,
+    grace: secs(2),
+    size: |s| (s.reap, Duration::ZERO),
+    describe: Some(|c, s| {
+        format!(
+            "reap {} (idle {}, tick {})",
+            s.reap,
+            c.idle_timeout.map_or("-".into(), dur),
+            c.tick.map_or("-".into(), dur)
+        )
+    }),
+};
+
+/// N connections `PING` every interval against twice that idle timeout.
+pub static KEEPALIVE: Case = Case {
+    name: "keepalive",
+    scenario: Scenario::Keepalive,
+    idle_timeout: Some(secs(1)),
+    tick: None,
+    interval: Duration::from_millis(500),
+    grace: Duration::ZERO,
+    size: |s| (s.keepalive, secs(s.keepalive_secs)),
+    describe: Some(|c, s| {
+        format!(
+            "keepalive {} (PING every {}, idle {}) for {}s",
+            s.keepalive,
+            dur(c.interval),
+            c.idle_timeout.map_or("-".into(), dur),
+            s.keepalive_secs
+        )
+    }),
+};
+
+/// The scenarios, in the order they run.
+pub static CASES: [&Case; 5] = [&HOLD, &HOLD_NO_TIMER, &HEARTBEAT, &REAP, &KEEPALIVE];
 
 impl Case {
-    /// The case called `name` (a name from [`CASES`]).
-    pub fn named(name: &str) -> &'static Case {
-        CASES
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap_or_else(|| panic!("no case {name}"))
-    }
-
     /// The server's flags (besides `--listen`). The baseline has no timer
     /// wheel, so no tick.
     pub fn server_flags(&self, kind: ServerKind) -> Vec<String> {

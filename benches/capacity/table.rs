@@ -5,46 +5,46 @@ use std::fmt::Write as _;
 
 use vigil::load::Report;
 
-use crate::plan::{ServerKind, CASES};
+use crate::plan::{Case, ServerKind, CASES};
 
 /// The reports of every round of every case against one server (`None`
 /// where a run left no report).
 #[derive(Debug, Default)]
-pub struct Results(Vec<(&'static str, Vec<Option<Report>>)>);
+pub struct Results(Vec<(&'static Case, Vec<Option<Report>>)>);
 
 impl Results {
     /// Adds one round of `case`.
-    pub fn add(&mut self, case: &'static str, report: Option<Report>) {
-        match self.0.iter_mut().find(|(c, _)| *c == case) {
+    pub fn add(&mut self, case: &'static Case, report: Option<Report>) {
+        match self.0.iter_mut().find(|(c, _)| c.name == case.name) {
             Some((_, runs)) => runs.push(report),
             None => self.0.push((case, vec![report])),
         }
     }
 
-    fn reports<'a>(&'a self, case: &'a str) -> impl Iterator<Item = &'a Report> + 'a {
+    fn reports<'a>(&'a self, case: &'a Case) -> impl Iterator<Item = &'a Report> + 'a {
         self.0
             .iter()
-            .filter(move |(c, _)| *c == case)
+            .filter(move |(c, _)| c.name == case.name)
             .flat_map(|(_, runs)| runs.iter().flatten())
     }
 
-    fn values(&self, case: &str, get: Get) -> Vec<f64> {
+    fn values(&self, case: &Case, get: Get) -> Vec<f64> {
         self.reports(case).filter_map(get).collect()
     }
 
     /// Whether no round of `case` left a report.
-    pub fn missing(&self, case: &str) -> bool {
+    pub fn missing(&self, case: &Case) -> bool {
         self.reports(case).next().is_none()
     }
 
     /// Whether a round of `case` was stopped by the load client's own file
     /// limit.
-    pub fn client_fd_limited(&self, case: &str) -> bool {
+    pub fn client_fd_limited(&self, case: &Case) -> bool {
         self.reports(case).any(Report::client_fd_limited)
     }
 
     /// Every reap lateness of `case`, every round's together.
-    pub fn late_samples_ms(&self, case: &str) -> Vec<f64> {
+    pub fn late_samples_ms(&self, case: &Case) -> Vec<f64> {
         self.reports(case)
             .filter_map(Report::reap)
             .flat_map(|r| r.late_samples_ms.iter().copied())
@@ -53,7 +53,7 @@ impl Results {
 
     /// One figure over the rounds, as `over` says (`None` where no round
     /// has it).
-    pub fn figure(&self, case: &str, get: Get, over: Over) -> Option<f64> {
+    pub fn figure(&self, case: &Case, get: Get, over: Over) -> Option<f64> {
         let mut v = self.values(case, get);
         v.sort_by(f64::total_cmp);
         match over {
@@ -177,15 +177,18 @@ pub fn render(rows: &[Row], results: &[Results]) -> String {
     let _ = writeln!(out, "\nvigil targets: {met} met, {missed} missed");
     for (kind, r) in servers.iter().zip(results) {
         let name = kind.name();
-        for case in &CASES {
-            let case = case.name;
+        for case in CASES {
+            let case_name = case.name;
             if r.missing(case) {
-                let _ = writeln!(out, "note: no result for {name} {case} (see the log above)");
+                let _ = writeln!(
+                    out,
+                    "note: no result for {name} {case_name} (see the log above)"
+                );
             }
             if r.client_fd_limited(case) {
                 let _ = writeln!(
                     out,
-                    "note: {name} {case}: the load client was stopped by its own file-descriptor limit, not by the server"
+                    "note: {name} {case_name}: the load client was stopped by its own file-descriptor limit, not by the server"
                 );
             }
         }
