@@ -27,7 +27,7 @@ mod plan_tests {
     fn the_sizes_line_is_the_one_the_docs_show() {
         assert_eq!(
             Sizes::FULL.describe(),
-            "hold 19000 for 5s; heartbeat 1000 x window 8 for 5s; reap 10000 (idle 1s, tick 10ms); keepalive 2000 (PING every 500ms, idle 1s) for 5s"
+            "hold 19000 for 5s; heartbeat 1000 x window 8 for 5s; reap 10000 (idle 1s, tick 10ms); keepalive 2000 (PING every 500ms, idle 1s) for 5s; storm 19000 at once"
         );
     }
 

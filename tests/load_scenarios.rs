@@ -125,3 +125,16 @@ fn a_server_that_is_not_there_is_a_failed_opening() {
     assert_eq!(opening.failed, 3);
     assert!(!report.client_fd_limited());
 }
+
+#[test]
+fn storm_waits_for_every_pong() {
+    let addr = server(Duration::from_secs(30), 30);
+    let opts = options(Scenario::Storm, addr, 30);
+    let report = run(&opts);
+    let storm = report.storm().expect("storm");
+    assert_eq!(storm.opening.established, 30);
+    assert_eq!(storm.opening.failed + storm.opening.timed_out, 0);
+    let slowest = storm.wait_ms.max.expect("a wait");
+    assert!(slowest >= storm.wait_ms.p50.expect("p50"));
+    assert!(storm.tcp.is_some());
+}

@@ -4,7 +4,7 @@
 
 use vigil::load::Report;
 
-use crate::plan::{Case, Sizes, HEARTBEAT, HOLD, HOLD_NO_TIMER, KEEPALIVE, REAP};
+use crate::plan::{Case, Sizes, HEARTBEAT, HOLD, HOLD_NO_TIMER, KEEPALIVE, REAP, STORM};
 use crate::table::{Get, Over, Results, Row, Target};
 
 /// A row of the figure list: label, case, what to read, over which rounds,
@@ -173,6 +173,20 @@ pub fn rows(results: &[Results], s: &Sizes) -> Vec<Row> {
             Target::AtMostTimesBaseline(0.7),
         ),
         Spec(
+            "heartbeat: of which in user space (us)".into(),
+            &HEARTBEAT,
+            |r| Some(r.heartbeat()?.server.as_ref()?.cpu_per_pong_us.user_secs),
+            Median,
+            Target::None,
+        ),
+        Spec(
+            "heartbeat: of which in the kernel (us)".into(),
+            &HEARTBEAT,
+            |r| Some(r.heartbeat()?.server.as_ref()?.cpu_per_pong_us.sys_secs),
+            Median,
+            Target::None,
+        ),
+        Spec(
             format!("reap: connections reaped with BYE idle (of {})", s.reap),
             &REAP,
             |r| Some(r.reap()?.reaped as f64),
@@ -254,6 +268,55 @@ pub fn rows(results: &[Results], s: &Sizes) -> Vec<Row> {
             &KEEPALIVE,
             |r| Some(r.keepalive()?.server.as_ref()?.wakeups_per_sec),
             Median,
+            Target::None,
+        ),
+        Spec(
+            format!("storm: clients answered (of {}, worst round)", s.storm),
+            &STORM,
+            |r| Some(r.storm()?.opening.established as f64),
+            Least,
+            Target::None,
+        ),
+        Spec(
+            "storm: time until all are answered (s)".into(),
+            &STORM,
+            |r| Some(r.storm()?.opening.secs),
+            Median,
+            Target::None,
+        ),
+        Spec(
+            "storm: wait for the PONG p99 (ms)".into(),
+            &STORM,
+            |r| r.storm()?.wait_ms.p99,
+            Median,
+            Target::None,
+        ),
+        Spec(
+            "storm: slowest client's wait (ms)".into(),
+            &STORM,
+            |r| r.storm()?.wait_ms.max,
+            Median,
+            Target::None,
+        ),
+        Spec(
+            "storm: listen drops (worst round, whole machine)".into(),
+            &STORM,
+            |r| Some(r.storm()?.tcp?.listen_drops as f64),
+            Worst,
+            Target::None,
+        ),
+        Spec(
+            "storm: listen overflows (worst round, whole machine)".into(),
+            &STORM,
+            |r| Some(r.storm()?.tcp?.listen_overflows as f64),
+            Worst,
+            Target::None,
+        ),
+        Spec(
+            "storm: SYN retransmits (worst round, whole machine)".into(),
+            &STORM,
+            |r| Some(r.storm()?.tcp?.syn_retrans as f64),
+            Worst,
             Target::None,
         ),
     ];

@@ -1,15 +1,17 @@
-//! Connection-capacity benchmark: vigil against a tokio baseline.
+//! Connection-capacity benchmark: vigil against a tokio baseline and the
+//! floor (a bare mio loop that only answers `PING`s).
 //!
 //! `cargo bench --bench capacity` (add `-- --quick` for a fast check, or
 //! `-- --report-only` to print the table and plot again from the last run's
 //! JSON files; with `--quick` the sizes in the table are the quick ones).
 //!
-//! Starts each server in turn on `127.0.0.1:0` (vigil, then the baseline,
-//! which is this same executable re-run with `--serve-baseline`), a fresh
-//! server per scenario, runs `vigil-load` for every scenario against it with
-//! `--server-pid`, server and load client pinned to different CPUs, and
-//! prints one table with both servers, their ratio (vigil ÷ baseline) and
-//! whether vigil met each target. Raw JSON, the table and an SVG plot of
+//! Starts each server in turn on `127.0.0.1:0` (vigil, then the baseline
+//! and the floor, which are this same executable re-run with
+//! `--serve-baseline` and `--serve-floor`), a fresh server per scenario,
+//! runs `vigil-load` for every scenario against it with `--server-pid`,
+//! server and load client pinned to different CPUs, and prints one table
+//! with every server, vigil's ratio to each other one and whether vigil met
+//! each target. Raw JSON, the table and an SVG plot of
 //! reap lateness go to `target/capacity/` (`target/capacity-quick/` with
 //! `--quick`).
 //!
@@ -18,6 +20,8 @@
 //! shows, and its target), `table` (rounds, verdicts, Markdown), `plot` (the
 //! SVG), `machine` (what it runs on).
 
+#[path = "../baseline/floor.rs"]
+mod floor;
 #[path = "../baseline/tokio_server.rs"]
 mod tokio_server;
 
@@ -36,9 +40,10 @@ use table::Results;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--serve-baseline") {
-        serve_baseline(&args[1..]);
-        return;
+    match args.first().map(String::as_str) {
+        Some("--serve-baseline") => return serve_baseline(&args[1..]),
+        Some("--serve-floor") => return serve_floor(&args[1..]),
+        _ => {}
     }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
     // executable without it, and must not start a five-minute benchmark.
@@ -72,7 +77,7 @@ fn main() {
             eprintln!("capacity: round {} of {rounds}", round + 1);
         }
         for (kind, results) in ServerKind::ALL.into_iter().zip(&mut results) {
-            for case in CASES {
+            for case in CASES.into_iter().filter(|c| kind.runs(c)) {
                 let json = out.join(format!("{}-{}-{round}.json", kind.name(), case.name));
                 let report = if report_only {
                     supervise::read_report(&json)
@@ -97,6 +102,7 @@ fn main() {
         .iter()
         .zip(&samples)
         .zip(colors)
+        .filter(|((kind, _), _)| kind.runs(&REAP))
         .map(|((kind, samples), color)| Curve {
             name: kind.heading(),
             samples,
@@ -123,6 +129,18 @@ fn serve_baseline(args: &[String]) {
     });
     if let Err(e) = tokio_server::serve(cfg) {
         eprintln!("baseline: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `--serve-floor FLAGS`: this executable as the floor.
+fn serve_floor(args: &[String]) {
+    let cfg = floor::Config::parse(args).unwrap_or_else(|e| {
+        eprintln!("floor: {e}");
+        std::process::exit(2)
+    });
+    if let Err(e) = floor::serve(cfg) {
+        eprintln!("floor: {e}");
         std::process::exit(1);
     }
 }

@@ -26,6 +26,7 @@ pub struct Sizes {
     pub reap: usize,
     pub keepalive: usize,
     pub keepalive_secs: u64,
+    pub storm: usize,
 }
 
 impl Sizes {
@@ -39,6 +40,7 @@ impl Sizes {
         reap: 10_000,
         keepalive: 2_000,
         keepalive_secs: 5,
+        storm: 19_000,
     };
     /// A fast check.
     pub const QUICK: Sizes = Sizes {
@@ -50,6 +52,7 @@ impl Sizes {
         reap: 1_000,
         keepalive: 200,
         keepalive_secs: 2,
+        storm: 2_000,
     };
 
     /// One line for the report: every described case.
@@ -62,22 +65,26 @@ impl Sizes {
     }
 }
 
-/// The servers compared, vigil first.
+/// The servers compared, vigil first, then what it is compared with: the
+/// tokio baseline (what a Rust user would write instead) and the floor (the
+/// least any readiness-based server must do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
     Vigil,
     Baseline,
+    Floor,
 }
 
 impl ServerKind {
     /// Every server, in the order they run and appear in the table.
-    pub const ALL: [ServerKind; 2] = [ServerKind::Vigil, ServerKind::Baseline];
+    pub const ALL: [ServerKind; 3] = [ServerKind::Vigil, ServerKind::Baseline, ServerKind::Floor];
 
     /// The name in file names and `--label`.
     pub fn name(self) -> &'static str {
         match self {
             ServerKind::Vigil => "vigil",
             ServerKind::Baseline => "baseline",
+            ServerKind::Floor => "floor",
         }
     }
 
@@ -86,7 +93,14 @@ impl ServerKind {
         match self {
             ServerKind::Vigil => "vigil",
             ServerKind::Baseline => "baseline (tokio)",
+            ServerKind::Floor => "floor (mio)",
         }
+    }
+
+    /// Whether this server takes part in `case`: the floor has no timers,
+    /// so it has nothing to reap.
+    pub fn runs(self, case: &Case) -> bool {
+        !(self == ServerKind::Floor && case.scenario == Scenario::Reap)
     }
 }
 
@@ -198,8 +212,21 @@ pub static KEEPALIVE: Case = Case {
     }),
 };
 
+/// A reconnect storm: every client connects at once, sends `PING` and
+/// waits for its `PONG`.
+pub static STORM: Case = Case {
+    name: "storm",
+    scenario: Scenario::Storm,
+    idle_timeout: Some(secs(60 * 60)),
+    tick: None,
+    interval: Duration::ZERO,
+    grace: Duration::ZERO,
+    size: |s| (s.storm, Duration::ZERO),
+    describe: Some(|_, s| format!("storm {} at once", s.storm)),
+};
+
 /// The scenarios, in the order they run.
-pub static CASES: [&Case; 5] = [&HOLD, &HOLD_NO_TIMER, &HEARTBEAT, &REAP, &KEEPALIVE];
+pub static CASES: [&Case; 6] = [&HOLD, &HOLD_NO_TIMER, &HEARTBEAT, &REAP, &KEEPALIVE, &STORM];
 
 impl Case {
     /// The server's flags (besides `--listen`). The baseline has no timer
@@ -235,6 +262,7 @@ impl Case {
                 o.duration = duration;
                 o.interval = self.interval;
             }
+            Scenario::Storm => {}
         }
         o
     }

@@ -33,10 +33,10 @@ impl Server {
         }
         match kind {
             ServerKind::Vigil => argv.push(VIGIL.into()),
-            ServerKind::Baseline => {
+            ServerKind::Baseline | ServerKind::Floor => {
                 let exe = std::env::current_exe().expect("own path");
                 argv.push(exe.display().to_string());
-                argv.push("--serve-baseline".into());
+                argv.push(format!("--serve-{}", kind.name()));
             }
         }
         argv.extend(["--listen".into(), "127.0.0.1:0".into()]);

@@ -5,7 +5,8 @@
 //! - [`Options`] are `vigil-load`'s flags; [`Options::to_args`] spells them
 //!   back for programs that start it (the capacity benchmark, `--procs`).
 //! - [`run`] runs a scenario and returns its [`Report`]: one struct of
-//!   figures per scenario ([`Hold`], [`Heartbeat`], [`Reap`], [`Keepalive`]).
+//!   figures per scenario ([`Hold`], [`Heartbeat`], [`Reap`], [`Keepalive`],
+//!   [`Storm`]).
 //! - [`Report::write_json`] and [`Report::read_json`] are the one JSON
 //!   writer and reader, used by `vigil-load`, by `--procs` to add up its
 //!   processes' reports, and by the capacity benchmark.
@@ -49,7 +50,8 @@ pub use options::{Options, Scenario};
 pub use parts::{Closes, Cpu, Opening, Spread, StoppedBy};
 pub use report::{Figures, Procs, Report, WholeRun};
 pub use scenarios::{
-    Heartbeat, HeartbeatServer, Hold, HoldServer, Keepalive, KeepaliveServer, Reap,
+    Heartbeat, HeartbeatServer, Hold, HoldServer, Keepalive, KeepaliveServer, Reap, Storm,
+    TcpCounters,
 };
 
 /// Runs `opts.scenario` and returns what it measured.

@@ -52,6 +52,11 @@ pub(crate) struct Opener {
     /// Connections whose first `PING` is not answered yet.
     unconfirmed: usize,
     confirming: Vec<bool>,
+    /// When each connect was started.
+    started_at: Vec<Instant>,
+    /// Each established connection's wait from its connect to its first
+    /// `PONG`, in ms.
+    pub(crate) waits_ms: Vec<f64>,
 }
 
 impl Opener {
@@ -80,6 +85,8 @@ impl Opener {
             stopped: false,
             unconfirmed: 0,
             confirming: Vec::new(),
+            started_at: Vec::new(),
+            waits_ms: Vec::new(),
         }
     }
 
@@ -98,7 +105,13 @@ impl Opener {
                 break;
             }
             match pool.connect() {
-                Ok(_) => self.started += 1,
+                Ok(key) => {
+                    self.started += 1;
+                    if self.started_at.len() <= key {
+                        self.started_at.resize(key + 1, now);
+                    }
+                    self.started_at[key] = Instant::now();
+                }
                 Err(ConnectError::FdLimit) => {
                     self.fd_limited = true;
                     self.stopped = true;
@@ -152,6 +165,10 @@ impl Opener {
                 self.unconfirmed -= 1;
                 self.established += 1;
                 self.last_established = Some(at);
+                if let Some(start) = self.started_at.get(key) {
+                    let wait = at.saturating_duration_since(*start);
+                    self.waits_ms.push(wait.as_secs_f64() * 1000.0);
+                }
                 if self.established == EARLY_RATE_CONNS.min(self.target) {
                     self.early_established = Some(at);
                 }

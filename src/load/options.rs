@@ -158,6 +158,9 @@ pub enum Scenario {
     Reap,
     /// N connections `PING` every interval against an idle timeout of 2x: none may be reaped.
     Keepalive,
+    /// N clients connect at once (no `--pending` bound), each sends `PING`
+    /// and waits for its `PONG`: a reconnect storm.
+    Storm,
 }
 
 impl Scenario {
@@ -174,6 +177,7 @@ impl Scenario {
             Scenario::Heartbeat => "heartbeat",
             Scenario::Reap => "reap",
             Scenario::Keepalive => "keepalive",
+            Scenario::Storm => "storm",
         }
     }
 }

@@ -84,6 +84,34 @@ fn status_field(status: &str, key: &str) -> Option<u64> {
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }
 
+/// Counters of the TCP stack (`TcpExt` in `/proc/net/netstat`), for this
+/// network namespace: every process in it counts, not only the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tcp {
+    /// SYNs dropped because the listen queue was full (`ListenDrops`).
+    pub listen_drops: u64,
+    /// Accept queue overflows (`ListenOverflows`).
+    pub listen_overflows: u64,
+    /// SYNs sent again (`TCPSynRetrans`).
+    pub syn_retrans: u64,
+}
+
+/// Reads the TCP counters; `None` where `/proc/net/netstat` is unreadable.
+pub fn tcp() -> Option<Tcp> {
+    let text = fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let get = |key: &str| {
+        let i = names.split_whitespace().position(|n| n == key)?;
+        values.split_whitespace().nth(i)?.parse().ok()
+    };
+    Some(Tcp {
+        listen_drops: get("ListenDrops")?,
+        listen_overflows: get("ListenOverflows")?,
+        syn_retrans: get("TCPSynRetrans")?,
+    })
+}
+
 /// This process's soft limit on open files, from `/proc/self/limits`.
 pub fn own_fd_limit() -> Option<u64> {
     let limits = fs::read_to_string("/proc/self/limits").ok()?;
@@ -110,5 +138,6 @@ mod tests {
         assert!(s.rss_bytes > 0);
         assert!(s.fds >= 3);
         assert!(own_fd_limit().is_some());
+        assert!(tcp().is_some());
     }
 }

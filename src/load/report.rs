@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::rows::Rows;
-use super::scenarios::{Heartbeat, Hold, Keepalive, Reap};
+use super::scenarios::{Heartbeat, Hold, Keepalive, Reap, Storm};
 use super::{Cpu, Opening, Scenario, StoppedBy};
 
 /// Everything one run of `vigil-load` measured.
@@ -56,6 +56,8 @@ pub enum Figures {
     Reap(Reap),
     /// See [`Keepalive`].
     Keepalive(Keepalive),
+    /// See [`Storm`].
+    Storm(Storm),
 }
 
 impl Figures {
@@ -66,6 +68,7 @@ impl Figures {
             Figures::Heartbeat(_) => Scenario::Heartbeat,
             Figures::Reap(_) => Scenario::Reap,
             Figures::Keepalive(_) => Scenario::Keepalive,
+            Figures::Storm(_) => Scenario::Storm,
         }
     }
 
@@ -76,6 +79,7 @@ impl Figures {
             Figures::Heartbeat(f) => &f.opening,
             Figures::Reap(f) => &f.opening,
             Figures::Keepalive(f) => &f.opening,
+            Figures::Storm(f) => &f.opening,
         }
     }
 
@@ -87,6 +91,7 @@ impl Figures {
             (Figures::Heartbeat(a), Figures::Heartbeat(b)) => a.absorb(b),
             (Figures::Reap(a), Figures::Reap(b)) => a.absorb(b),
             (Figures::Keepalive(a), Figures::Keepalive(b)) => a.absorb(b),
+            (Figures::Storm(a), Figures::Storm(b)) => a.absorb(b),
             _ => return false,
         }
         true
@@ -98,6 +103,7 @@ impl Figures {
             Figures::Heartbeat(f) => f.rows(t),
             Figures::Reap(f) => f.rows(t),
             Figures::Keepalive(f) => f.rows(t),
+            Figures::Storm(f) => f.rows(t),
         }
     }
 }
@@ -131,6 +137,14 @@ impl Report {
     pub fn keepalive(&self) -> Option<&Keepalive> {
         match &self.figures {
             Figures::Keepalive(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The storm figures, if this is a storm run.
+    pub fn storm(&self) -> Option<&Storm> {
+        match &self.figures {
+            Figures::Storm(f) => Some(f),
             _ => None,
         }
     }

@@ -1,10 +1,11 @@
-//! The four scenarios: each runs against a [`Pool`] and returns its own
+//! The scenarios: each runs against a [`Pool`] and returns its own
 //! typed figures inside a [`Report`].
 
 mod heartbeat;
 mod hold;
 mod keepalive;
 mod reap;
+mod storm;
 
 use std::io;
 
@@ -12,6 +13,7 @@ pub use heartbeat::{Heartbeat, HeartbeatServer};
 pub use hold::{Hold, HoldServer};
 pub use keepalive::{Keepalive, KeepaliveServer};
 pub use reap::Reap;
+pub use storm::{Storm, TcpCounters};
 
 use super::pool::Pool;
 use super::proc_stats::{self, Sample};
@@ -30,6 +32,7 @@ pub(crate) fn run(args: &Options) -> io::Result<Report> {
         Scenario::Heartbeat => heartbeat::run(args, &mut pool),
         Scenario::Reap => reap::run(args, &mut pool),
         Scenario::Keepalive => keepalive::run(args, &mut pool),
+        Scenario::Storm => storm::run(args, &mut pool),
     };
     pool.close_all();
     report
