@@ -41,8 +41,13 @@ use table::Results;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("--serve-baseline") => return serve_baseline(&args[1..]),
-        Some("--serve-floor") => return serve_floor(&args[1..]),
+        Some("--serve-baseline") => {
+            let cfg = tokio_server::Config::parse(&args[1..]);
+            return serve_as("baseline", cfg, tokio_server::serve);
+        }
+        Some("--serve-floor") => {
+            return serve_as("floor", floor::Config::parse(&args[1..]), floor::serve);
+        }
         _ => {}
     }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
@@ -121,26 +126,15 @@ fn main() {
     );
 }
 
-/// `--serve-baseline FLAGS`: this executable as the tokio baseline.
-fn serve_baseline(args: &[String]) {
-    let cfg = tokio_server::Config::parse(args).unwrap_or_else(|e| {
-        eprintln!("baseline: {e}");
+/// `--serve-NAME FLAGS`: this executable as one of the servers vigil is
+/// compared with; exits 2 for bad flags, 1 if serving fails.
+fn serve_as<C>(name: &str, cfg: Result<C, String>, serve: fn(C) -> std::io::Result<()>) {
+    let cfg = cfg.unwrap_or_else(|e| {
+        eprintln!("{name}: {e}");
         std::process::exit(2)
     });
-    if let Err(e) = tokio_server::serve(cfg) {
-        eprintln!("baseline: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// `--serve-floor FLAGS`: this executable as the floor.
-fn serve_floor(args: &[String]) {
-    let cfg = floor::Config::parse(args).unwrap_or_else(|e| {
-        eprintln!("floor: {e}");
-        std::process::exit(2)
-    });
-    if let Err(e) = floor::serve(cfg) {
-        eprintln!("floor: {e}");
+    if let Err(e) = serve(cfg) {
+        eprintln!("{name}: {e}");
         std::process::exit(1);
     }
 }
