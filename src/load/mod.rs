@@ -45,6 +45,7 @@ mod scenarios;
 
 use std::io;
 
+pub use crate::duration::parse_duration;
 pub use opener::EARLY_RATE_CONNS;
 pub use options::{Options, Scenario};
 pub use parts::{Closes, Cpu, Opening, Spread, StoppedBy};
