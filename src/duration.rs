@@ -16,7 +16,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// # Errors
 ///
 /// No unit, an unknown one, anything but digits before it, or more than
-/// [`MAX_DURATION`]: a sentence saying which.
+/// 30 days: a sentence saying which.
 ///
 /// # Examples
 ///

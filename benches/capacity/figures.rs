@@ -91,7 +91,7 @@ pub fn rows(results: &[Results], s: &Sizes) -> Vec<Row> {
         Spec(
             "hold: of which in the client's kernel (s)".into(),
             &HOLD,
-            |r| Some(r.hold()?.client_cpu_opening?.sys_secs),
+            |r| Some(r.hold()?.client_cpu_opening?.kernel),
             Median,
             Target::None,
         ),
@@ -175,14 +175,14 @@ pub fn rows(results: &[Results], s: &Sizes) -> Vec<Row> {
         Spec(
             "heartbeat: of which in user space (us)".into(),
             &HEARTBEAT,
-            |r| Some(r.heartbeat()?.server.as_ref()?.cpu_per_pong_us.user_secs),
+            |r| Some(r.heartbeat()?.server.as_ref()?.cpu_per_pong_us.user),
             Median,
             Target::None,
         ),
         Spec(
             "heartbeat: of which in the kernel (us)".into(),
             &HEARTBEAT,
-            |r| Some(r.heartbeat()?.server.as_ref()?.cpu_per_pong_us.sys_secs),
+            |r| Some(r.heartbeat()?.server.as_ref()?.cpu_per_pong_us.kernel),
             Median,
             Target::None,
         ),

@@ -5,33 +5,34 @@ use serde::{Deserialize, Serialize};
 
 use super::rows::Rows;
 
-/// CPU time of a process over a span, in seconds, split into user and
-/// kernel time.
+/// CPU time of a process, split into user and kernel time: in seconds over
+/// a span, or in the unit of the field that holds it (e.g.
+/// [`HeartbeatServer::cpu_per_pong_us`](super::HeartbeatServer)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cpu {
     /// In user space.
-    pub user_secs: f64,
+    pub user: f64,
     /// In the kernel.
-    pub sys_secs: f64,
+    pub kernel: f64,
 }
 
 impl Cpu {
     /// User plus kernel time.
     pub fn total(&self) -> f64 {
-        self.user_secs + self.sys_secs
+        self.user + self.kernel
     }
 
     /// Both parts multiplied by `k` (e.g. per PONG, in microseconds).
     pub fn scaled(&self, k: f64) -> Cpu {
         Cpu {
-            user_secs: self.user_secs * k,
-            sys_secs: self.sys_secs * k,
+            user: self.user * k,
+            kernel: self.kernel * k,
         }
     }
 
     pub(crate) fn add(&mut self, other: &Cpu) {
-        self.user_secs += other.user_secs;
-        self.sys_secs += other.sys_secs;
+        self.user += other.user;
+        self.kernel += other.kernel;
     }
 }
 

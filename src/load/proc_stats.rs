@@ -50,8 +50,8 @@ pub fn sample(pid: u32) -> Option<Sample> {
         at,
         rss_bytes: rss_kib * 1024,
         cpu: Cpu {
-            user_secs: utime as f64 / CLOCK_TICKS_PER_SEC,
-            sys_secs: stime as f64 / CLOCK_TICKS_PER_SEC,
+            user: utime as f64 / CLOCK_TICKS_PER_SEC,
+            kernel: stime as f64 / CLOCK_TICKS_PER_SEC,
         },
         ctx_switches,
         fds,
@@ -62,8 +62,8 @@ impl Sample {
     /// CPU time from `earlier` to this sample.
     pub fn cpu_since(&self, earlier: &Sample) -> Cpu {
         Cpu {
-            user_secs: self.cpu.user_secs - earlier.cpu.user_secs,
-            sys_secs: self.cpu.sys_secs - earlier.cpu.sys_secs,
+            user: self.cpu.user - earlier.cpu.user,
+            kernel: self.cpu.kernel - earlier.cpu.kernel,
         }
     }
 

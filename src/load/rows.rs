@@ -41,7 +41,7 @@ impl Rows {
     /// A CPU time: the total, and the kernel's part on the next row.
     pub(crate) fn cpu(&mut self, label: &str, cpu: Cpu) {
         self.num(label, "s", cpu.total());
-        self.num("  of which in the kernel", "s", cpu.sys_secs);
+        self.num("  of which in the kernel", "s", cpu.kernel);
     }
 
     pub(crate) fn text(&mut self, label: &str, v: &str) {

@@ -92,7 +92,7 @@ impl Heartbeat {
         t.num("server CPU use (1 = one core)", "", s.cpu_share);
         t.cpu("server CPU while heartbeating", s.cpu);
         t.num("server CPU per PONG", "us", s.cpu_per_pong_us.total());
-        t.num("  of which in the kernel", "us", s.cpu_per_pong_us.sys_secs);
+        t.num("  of which in the kernel", "us", s.cpu_per_pong_us.kernel);
         t.int_unit("server RSS", "bytes", s.rss);
     }
 }
