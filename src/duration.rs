@@ -1,6 +1,8 @@
 //! The DUR syntax of every command line here (`vigil`, `vigil-client`,
-//! `vigil-load`): a whole number with a unit, `ms`, `s` or `m`, or a bare
-//! `0`. One file, included by each binary.
+//! `vigil-load`, the benchmark's baseline): a whole number with a unit,
+//! `ms`, `s` or `m`, or a bare `0`. One file: a module of the library
+//! (public as `vigil::load::parse_duration`, feature `load`), and of the
+//! `vigil` and `vigil-client` binaries.
 
 use std::time::Duration;
 
@@ -10,6 +12,22 @@ pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Parses a DUR: a whole number with a unit, `ms`, `s` or `m`; a bare `0` is
 /// zero (off).
+///
+/// # Errors
+///
+/// No unit, an unknown one, anything but digits before it, or more than
+/// 30 days: a sentence saying which.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use vigil::load::parse_duration;
+///
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+/// assert!(parse_duration("5").is_err());
+/// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     const EXPECTED: &str = "expected a whole number with a unit, ms, s or m (250ms, 5s, 2m), or 0";
     if text == "0" {

@@ -42,7 +42,11 @@ impl Config {
             let mut value = || it.next().ok_or_else(|| format!("{flag}: value missing"));
             match flag.as_str() {
                 "--listen" => cfg.listen = value()?.parse().map_err(|e| format!("{e}"))?,
-                "--idle-timeout" => cfg.idle = parse_duration(value()?)?,
+                "--idle-timeout" => {
+                    // vigil's DUR syntax, through vigil's parser; `0` is off.
+                    let idle = vigil::load::parse_duration(value()?)?;
+                    cfg.idle = Some(idle).filter(|d| !d.is_zero());
+                }
                 "--max-conns" => cfg.max_conns = value()?.parse().map_err(|e| format!("{e}"))?,
                 "--max-line" => cfg.max_line = value()?.parse().map_err(|e| format!("{e}"))?,
                 _ => {}
@@ -50,27 +54,6 @@ impl Config {
         }
         Ok(cfg)
     }
-}
-
-/// `250ms`, `5s`, `2m`; `0` is off (`None`).
-fn parse_duration(text: &str) -> Result<Option<Duration>, String> {
-    if text == "0" {
-        return Ok(None);
-    }
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text}: unit missing"))?;
-    let n: u64 = text[..split]
-        .parse()
-        .map_err(|_| format!("{text}: bad number"))?;
-    let d = match &text[split..] {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        u => return Err(format!("{text}: unknown unit {u}")),
-    };
-    Ok(Some(d))
 }
 
 /// Serves until SIGTERM or SIGINT; then `BYE shutdown` to everyone.

@@ -4,27 +4,29 @@
 //! connections and runs one scenario (`hold`, `heartbeat`, `reap`,
 //! `keepalive`), printing a table on stdout and, with `--json FILE`, every
 //! raw figure. With `--server-pid` it also reads the server's memory, CPU
-//! time, context switches and open files from `/proc`. It uses nothing of
-//! the vigil library: it is a plain client of the wire protocol
-//! (`docs/protocol.md`).
+//! time, context switches and open files from `/proc`. The machinery is the
+//! library's [`vigil::load`].
 #![forbid(unsafe_code)]
-
-mod args;
-mod conn;
-/// The DUR syntax, shared with the server's and the client's flags.
-#[path = "../../duration.rs"]
-mod duration;
-mod multi;
-mod proc_stats;
-mod report;
-mod scenarios;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use vigil::load::{proc_stats, Options};
+
+/// Load client for the vigil heartbeat line protocol.
+///
+/// Opens and holds many TCP connections from one single-threaded mio loop,
+/// runs one scenario, prints a table on stdout (progress on stderr) and, with
+/// `--json FILE`, writes every raw figure.
+#[derive(Debug, Parser)]
+#[command(name = "vigil-load", version)]
+struct Args {
+    #[command(flatten)]
+    opts: Options,
+}
 
 fn main() -> ExitCode {
-    let args = args::Args::parse();
+    let args = Args::parse().opts;
     if let Some(limit) = proc_stats::own_fd_limit() {
         let need = args.conns.div_ceil(args.procs.max(1)) as u64 + proc_stats::own_fds() + 8;
         if need > limit {
@@ -34,12 +36,7 @@ fn main() -> ExitCode {
             );
         }
     }
-    let result = if args.procs > 1 {
-        multi::run(&args)
-    } else {
-        scenarios::run(&args)
-    };
-    let report = match result {
+    let report = match vigil::load::run(&args) {
         Ok(report) => report,
         Err(err) => {
             eprintln!("vigil-load: {err}");

@@ -1,5 +1,7 @@
 //! The connection pool: non-blocking connects, edge-triggered reads drained
-//! until `WouldBlock` into one shared buffer, server lines parsed in place.
+//! until `WouldBlock` into one shared buffer, split into lines by the
+//! crate's [`LineCodec`] (in place, without a copy for whole lines) and read
+//! as [`Reply`]s.
 //!
 //! Connections are numbered in the order they were opened and keep their
 //! number after they close (the socket is dropped, the slot stays), so
@@ -9,9 +11,14 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use std::ops::ControlFlow;
+
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
+
+use super::reply::Reply;
+use crate::protocol::{LineCodec, PartialLine};
 
 /// `EMFILE`: this process has no file descriptor left.
 const EMFILE: i32 = 24;
@@ -21,67 +28,9 @@ const ENFILE: i32 = 23;
 const EINPROGRESS: i32 = 115;
 /// Size of the shared read buffer.
 const READ_BUF: usize = 64 * 1024;
-
-/// A closing line of the server (`BYE <reason>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bye {
-    Idle,
-    Lifetime,
-    Shutdown,
-    Full,
-    Slow,
-    Quit,
-    Other,
-}
-
-/// A line from the server, parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Msg {
-    /// `PONG` (`None`) or `PONG <n>` with a numeric payload.
-    Pong(Option<u64>),
-    /// A server probe.
-    Ping,
-    /// A closing line.
-    Bye(Bye),
-    /// `ERR ...`.
-    Err,
-    /// Anything else (an echo).
-    Other,
-}
-
-impl Msg {
-    /// Parses one line, newline (and `\r`) removed.
-    pub fn parse(line: &[u8]) -> Msg {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line == b"PONG" {
-            return Msg::Pong(None);
-        }
-        if let Some(payload) = line.strip_prefix(b"PONG ") {
-            let n = std::str::from_utf8(payload)
-                .ok()
-                .and_then(|s| s.parse().ok());
-            return Msg::Pong(n);
-        }
-        if line == b"PING" || line.starts_with(b"PING ") {
-            return Msg::Ping;
-        }
-        if let Some(reason) = line.strip_prefix(b"BYE ") {
-            return Msg::Bye(match reason {
-                b"idle" => Bye::Idle,
-                b"lifetime" => Bye::Lifetime,
-                b"shutdown" => Bye::Shutdown,
-                b"full" => Bye::Full,
-                b"slow" => Bye::Slow,
-                b"quit" => Bye::Quit,
-                _ => Bye::Other,
-            });
-        }
-        if line.starts_with(b"ERR") {
-            return Msg::Err;
-        }
-        Msg::Other
-    }
-}
+/// The longest server line taken: far more than any reply (the longest is
+/// an echo of a line the server itself accepted).
+const MAX_REPLY: usize = 64 * 1024;
 
 /// Something that happened to a connection, with the time it was seen.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +41,7 @@ pub enum Ev {
     /// The connect failed (refused, reset, timed out).
     ConnectFailed(usize),
     /// A line arrived.
-    Msg(usize, Msg, Instant),
+    Msg(usize, Reply, Instant),
     /// The server closed the connection (end of stream or reset).
     Closed(usize, Instant),
 }
@@ -117,7 +66,7 @@ struct Conn {
     stream: Option<TcpStream>,
     state: State,
     /// Bytes of a line not yet ended (empty, so unallocated, almost always).
-    partial: Vec<u8>,
+    partial: PartialLine,
     /// Bytes the socket would not take yet (empty almost always).
     out: Vec<u8>,
 }
@@ -128,6 +77,7 @@ pub struct Pool {
     events: Events,
     conns: Vec<Conn>,
     buf: Box<[u8]>,
+    codec: LineCodec,
     /// The ready connections of one poll (kept to reuse its allocation).
     ready: Vec<(usize, bool)>,
     addr: SocketAddr,
@@ -167,6 +117,7 @@ impl Pool {
             events: Events::with_capacity(1024),
             conns: Vec::new(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
+            codec: LineCodec::new(MAX_REPLY),
             ready: Vec::with_capacity(1024),
             addr,
             sources,
@@ -194,7 +145,7 @@ impl Pool {
         self.conns.push(Conn {
             stream: Some(stream),
             state: State::Connecting,
-            partial: Vec::new(),
+            partial: PartialLine::default(),
             out: Vec::new(),
         });
         self.pending += 1;
@@ -251,7 +202,7 @@ impl Pool {
             }
             conn.state = State::Closed;
             conn.stream = None;
-            conn.partial = Vec::new();
+            conn.partial = PartialLine::default();
             conn.out = Vec::new();
         }
     }
@@ -357,20 +308,16 @@ impl Pool {
                 Ok(0) => break,
                 Ok(n) => {
                     let at = Instant::now();
-                    let mut data = &self.buf[..n];
-                    while let Some(end) = data.iter().position(|&b| b == b'\n') {
-                        let msg = if conn.partial.is_empty() {
-                            Msg::parse(&data[..end])
-                        } else {
-                            conn.partial.extend_from_slice(&data[..end]);
-                            let msg = Msg::parse(&conn.partial);
-                            conn.partial.clear();
-                            msg
-                        };
-                        out.push(Ev::Msg(key, msg, at));
-                        data = &data[end + 1..];
+                    let decoded = self
+                        .codec
+                        .decode(&mut conn.partial, &self.buf[..n], |line| {
+                            out.push(Ev::Msg(key, Reply::parse(line), at));
+                            ControlFlow::Continue(())
+                        });
+                    // A line longer than any reply: not a vigil server.
+                    if decoded.is_err() {
+                        break;
                     }
-                    conn.partial.extend_from_slice(data);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -414,18 +361,6 @@ fn classify(e: io::Error) -> ConnectError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_server_lines() {
-        assert_eq!(Msg::parse(b"PONG"), Msg::Pong(None));
-        assert_eq!(Msg::parse(b"PONG 42\r"), Msg::Pong(Some(42)));
-        assert_eq!(Msg::parse(b"PONG x"), Msg::Pong(None));
-        assert_eq!(Msg::parse(b"BYE idle"), Msg::Bye(Bye::Idle));
-        assert_eq!(Msg::parse(b"BYE full"), Msg::Bye(Bye::Full));
-        assert_eq!(Msg::parse(b"ERR line-too-long"), Msg::Err);
-        assert_eq!(Msg::parse(b"PING"), Msg::Ping);
-        assert_eq!(Msg::parse(b"hello"), Msg::Other);
-    }
 
     #[test]
     fn spreads_connections_over_the_source_addresses() {

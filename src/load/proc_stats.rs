@@ -3,6 +3,8 @@
 use std::fs;
 use std::time::Instant;
 
+use super::Cpu;
+
 /// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat` (`USER_HZ`,
 /// 100 on every mainstream Linux build).
 pub const CLOCK_TICKS_PER_SEC: f64 = 100.0;
@@ -14,10 +16,8 @@ pub struct Sample {
     pub at: Instant,
     /// Resident memory in bytes (`VmRSS`).
     pub rss_bytes: u64,
-    /// User plus system CPU time in seconds, all threads.
-    pub cpu_secs: f64,
-    /// System (kernel) CPU time alone, in seconds.
-    pub sys_secs: f64,
+    /// CPU time since the process started, all threads.
+    pub cpu: Cpu,
     /// Voluntary plus involuntary context switches, all threads.
     pub ctx_switches: u64,
     /// Open file descriptors.
@@ -49,17 +49,67 @@ pub fn sample(pid: u32) -> Option<Sample> {
     Some(Sample {
         at,
         rss_bytes: rss_kib * 1024,
-        cpu_secs: (utime + stime) as f64 / CLOCK_TICKS_PER_SEC,
-        sys_secs: stime as f64 / CLOCK_TICKS_PER_SEC,
+        cpu: Cpu {
+            user: utime as f64 / CLOCK_TICKS_PER_SEC,
+            kernel: stime as f64 / CLOCK_TICKS_PER_SEC,
+        },
         ctx_switches,
         fds,
     })
+}
+
+impl Sample {
+    /// CPU time from `earlier` to this sample.
+    pub fn cpu_since(&self, earlier: &Sample) -> Cpu {
+        Cpu {
+            user: self.cpu.user - earlier.cpu.user,
+            kernel: self.cpu.kernel - earlier.cpu.kernel,
+        }
+    }
+
+    /// Seconds from `earlier` to this sample.
+    pub fn secs_since(&self, earlier: &Sample) -> f64 {
+        self.at.duration_since(earlier.at).as_secs_f64().max(1e-6)
+    }
+
+    /// Context switches per second from `earlier` to this sample.
+    pub fn wakeups_per_sec_since(&self, earlier: &Sample) -> f64 {
+        (self.ctx_switches - earlier.ctx_switches) as f64 / self.secs_since(earlier)
+    }
 }
 
 /// The first number after `key` in a `/proc/*/status` text.
 fn status_field(status: &str, key: &str) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with(key))?;
     line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Counters of the TCP stack (`TcpExt` in `/proc/net/netstat`), for this
+/// network namespace: every process in it counts, not only the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tcp {
+    /// SYNs dropped because the listen queue was full (`ListenDrops`).
+    pub listen_drops: u64,
+    /// Accept queue overflows (`ListenOverflows`).
+    pub listen_overflows: u64,
+    /// SYNs sent again (`TCPSynRetrans`).
+    pub syn_retrans: u64,
+}
+
+/// Reads the TCP counters; `None` where `/proc/net/netstat` is unreadable.
+pub fn tcp() -> Option<Tcp> {
+    let text = fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let get = |key: &str| {
+        let i = names.split_whitespace().position(|n| n == key)?;
+        values.split_whitespace().nth(i)?.parse().ok()
+    };
+    Some(Tcp {
+        listen_drops: get("ListenDrops")?,
+        listen_overflows: get("ListenOverflows")?,
+        syn_retrans: get("TCPSynRetrans")?,
+    })
 }
 
 /// This process's soft limit on open files, from `/proc/self/limits`.
@@ -88,5 +138,6 @@ mod tests {
         assert!(s.rss_bytes > 0);
         assert!(s.fds >= 3);
         assert!(own_fd_limit().is_some());
+        assert!(tcp().is_some());
     }
 }

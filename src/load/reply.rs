@@ -1,0 +1,77 @@
+//! What a line from the server means to a client: the protocol's replies
+//! (`docs/protocol.md`), the mirror of [`Request`](crate::protocol::Request).
+
+/// A closing line of the server (`BYE <reason>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bye {
+    Idle,
+    Lifetime,
+    Shutdown,
+    Full,
+    Slow,
+    Quit,
+    Other,
+}
+
+/// A line from the server, as a [`LineCodec`](crate::protocol::LineCodec)
+/// hands it over (no newline, no `\r` before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// `PONG` (`None`) or `PONG <n>` with a numeric payload.
+    Pong(Option<u64>),
+    /// A server probe, `PING`.
+    Ping,
+    /// A closing line.
+    Bye(Bye),
+    /// `ERR ...`.
+    Err,
+    /// Anything else (an echo).
+    Other,
+}
+
+impl Reply {
+    /// Reads one line: like a request, the command is the first word, and
+    /// what follows its space is the argument.
+    pub(crate) fn parse(line: &[u8]) -> Reply {
+        let end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+        let (command, rest) = line.split_at(end);
+        let arg = rest.strip_prefix(b" ");
+        match (command, arg) {
+            (b"PONG", None) => Reply::Pong(None),
+            (b"PONG", Some(n)) => {
+                Reply::Pong(std::str::from_utf8(n).ok().and_then(|n| n.parse().ok()))
+            }
+            (b"PING", _) => Reply::Ping,
+            (b"BYE", Some(reason)) => Reply::Bye(match reason {
+                b"idle" => Bye::Idle,
+                b"lifetime" => Bye::Lifetime,
+                b"shutdown" => Bye::Shutdown,
+                b"full" => Bye::Full,
+                b"slow" => Bye::Slow,
+                b"quit" => Bye::Quit,
+                _ => Bye::Other,
+            }),
+            (b"ERR", _) => Reply::Err,
+            _ => Reply::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_server_lines() {
+        assert_eq!(Reply::parse(b"PONG"), Reply::Pong(None));
+        assert_eq!(Reply::parse(b"PONG 42"), Reply::Pong(Some(42)));
+        assert_eq!(Reply::parse(b"PONG x"), Reply::Pong(None));
+        assert_eq!(Reply::parse(b"BYE idle"), Reply::Bye(Bye::Idle));
+        assert_eq!(Reply::parse(b"BYE full"), Reply::Bye(Bye::Full));
+        assert_eq!(Reply::parse(b"BYE later"), Reply::Bye(Bye::Other));
+        assert_eq!(Reply::parse(b"ERR line-too-long"), Reply::Err);
+        assert_eq!(Reply::parse(b"PING"), Reply::Ping);
+        assert_eq!(Reply::parse(b"PONGS"), Reply::Other);
+        assert_eq!(Reply::parse(b"hello"), Reply::Other);
+    }
+}

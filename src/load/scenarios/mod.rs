@@ -1,0 +1,39 @@
+//! The scenarios: each runs against a [`Pool`] and returns its own
+//! typed figures inside a [`Report`].
+
+mod heartbeat;
+mod hold;
+mod keepalive;
+mod reap;
+mod storm;
+
+use std::io;
+
+pub use heartbeat::{Heartbeat, HeartbeatServer};
+pub use hold::{Hold, HoldServer};
+pub use keepalive::{Keepalive, KeepaliveServer};
+pub use reap::Reap;
+pub use storm::{Storm, TcpCounters};
+
+use super::pool::Pool;
+use super::proc_stats::{self, Sample};
+use super::{Options, Report, Scenario};
+
+/// Reads the server's counters if a pid was given.
+fn server_sample(args: &Options) -> Option<Sample> {
+    args.server_pid.and_then(proc_stats::sample)
+}
+
+/// Runs the scenario of `args` in this process.
+pub(crate) fn run(args: &Options) -> io::Result<Report> {
+    let mut pool = Pool::new(args.addr, args.sources)?;
+    let report = match args.scenario {
+        Scenario::Hold => hold::run(args, &mut pool),
+        Scenario::Heartbeat => heartbeat::run(args, &mut pool),
+        Scenario::Reap => reap::run(args, &mut pool),
+        Scenario::Keepalive => keepalive::run(args, &mut pool),
+        Scenario::Storm => storm::run(args, &mut pool),
+    };
+    pool.close_all();
+    report
+}
