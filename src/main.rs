@@ -1,13 +1,16 @@
 //! `vigil`: the standalone heartbeat server.
 //!
 //! Parses the flags, starts the logger, serves until SIGINT or SIGTERM.
-//! Exit status: 0 after a signal, 1 if the server cannot start (address in
+//! With `--workers` other than 1, supervises worker processes instead (see
+//! `supervisor.rs`); each worker is this binary again. Exit status: 0 after a signal, 1 if the server cannot start (address in
 //! use), 2 for a bad flag or value. The protocol and the flags are described
 //! in `docs/protocol.md`.
 #![forbid(unsafe_code)]
 
 mod cli;
 mod duration;
+mod logger;
+mod supervisor;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -20,7 +23,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use socket2::{Domain, Protocol, Socket, Type};
 use vigil::{LineProtocol, Reactor};
 
-use cli::{CliExit, Settings};
+use cli::{CliExit, Settings, Workers};
 
 fn main() -> ExitCode {
     let settings = match cli::parse(std::env::args_os()) {
@@ -34,11 +37,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    simple_logger::SimpleLogger::new()
-        .with_level(settings.log_level)
-        .init()
-        .expect("the logger is set only once");
-    match serve(settings) {
+    let supervising = settings.worker_index.is_none() && settings.workers != Workers::Count(1);
+    let name = match settings.worker_index {
+        Some(index) => Some(format!("worker {index}")),
+        None if supervising => Some("supervisor".to_owned()),
+        None => None,
+    };
+    logger::init(settings.log_level, name.as_deref());
+    let result = if supervising {
+        let args: Vec<_> = std::env::args_os().skip(1).collect();
+        supervisor::run(&settings, &args)
+    } else {
+        if settings.worker_index.is_some() {
+            stop_with_supervisor();
+        }
+        serve(settings)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("vigil: {err}");
@@ -50,8 +65,9 @@ fn main() -> ExitCode {
 /// Binds, serves until a signal, and closes every connection.
 fn serve(settings: Settings) -> Result<(), String> {
     let listen = settings.listen;
-    let protocol = LineProtocol::new(settings.max_line);
-    let mut reactor = listener(listen)
+    let protocol =
+        LineProtocol::new(settings.max_line).with_proxy_protocol(settings.proxy_protocol);
+    let mut reactor = listener(listen, settings.reuse_port)
         .and_then(|listener| Reactor::from_std(listener, settings.config, protocol))
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     let signal = stop_on_signals(&mut reactor)
@@ -76,13 +92,33 @@ fn serve(settings: Settings) -> Result<(), String> {
 const BACKLOG: i32 = 4096;
 
 /// A listener on `addr` with address reuse (a restart does not wait for old
-/// connections in `TIME_WAIT`) and a [`BACKLOG`]-deep accept queue.
-fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+/// connections in `TIME_WAIT`), `SO_REUSEPORT` if asked (several processes
+/// share the address; the kernel spreads connections over them), and a
+/// [`BACKLOG`]-deep accept queue.
+fn listener(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
+}
+
+/// In a worker: asks the kernel for SIGTERM when the supervisor dies, so a
+/// supervisor killed with SIGKILL leaves no worker serving; exits at once if
+/// it has died already.
+fn stop_with_supervisor() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+        log::warn!("cannot follow the supervisor's death: {err}");
+    }
+    let supervisor = std::env::var(supervisor::SUPERVISOR_PID).ok();
+    if supervisor.is_some_and(|pid| pid != nix::unistd::getppid().to_string()) {
+        log::error!("the supervisor has gone: exiting");
+        std::process::exit(1);
+    }
 }
 
 /// Shuts the reactor down on the first SIGINT or SIGTERM; the returned cell

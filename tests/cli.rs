@@ -32,6 +32,10 @@ fn bad_flags_and_values_exit_2_with_one_line_naming_the_flag() {
         (&["--tick", "0"], "--tick"),
         (&["--tick", "10"], "--tick"),
         (&["--log-level", "loud"], "--log-level"),
+        (&["--workers", "0"], "--workers"),
+        (&["--workers", "some"], "--workers"),
+        (&["--reuse-port=1"], "--reuse-port"),
+        (&["--proxy-protocol=yes"], "--proxy-protocol"),
         (&["stray"], "stray"),
     ];
     for (args, flag) in cases {
@@ -73,6 +77,9 @@ fn help_lists_every_flag_and_exits_0() {
         "--max-output",
         "--tick",
         "--log-level",
+        "--reuse-port",
+        "--workers",
+        "--proxy-protocol",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

@@ -22,11 +22,14 @@ pub enum CloseReason {
     PeerClosed,
     /// Any other I/O error on the socket.
     Io,
+    /// The connection's PROXY protocol header was missing or malformed
+    /// ([`Context::close_proxy_header`](crate::Context::close_proxy_header)).
+    ProxyHeader,
 }
 
 impl CloseReason {
     /// Every reason, in the order [`Stats::closed`] indexes them.
-    pub const ALL: [CloseReason; 9] = [
+    pub const ALL: [CloseReason; 10] = [
         CloseReason::Idle,
         CloseReason::Lifetime,
         CloseReason::Quit,
@@ -36,10 +39,12 @@ impl CloseReason {
         CloseReason::SlowReader,
         CloseReason::PeerClosed,
         CloseReason::Io,
+        CloseReason::ProxyHeader,
     ];
 
     /// A short lowercase name: `idle`, `lifetime`, `quit`, `protocol-error`,
-    /// `shutdown`, `full`, `slow-reader`, `peer-closed`, `io`.
+    /// `shutdown`, `full`, `slow-reader`, `peer-closed`, `io`,
+    /// `proxy-header`.
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::Idle => "idle",
@@ -51,6 +56,7 @@ impl CloseReason {
             CloseReason::SlowReader => "slow-reader",
             CloseReason::PeerClosed => "peer-closed",
             CloseReason::Io => "io",
+            CloseReason::ProxyHeader => "proxy-header",
         }
     }
 
