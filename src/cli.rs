@@ -49,7 +49,7 @@ struct Cli {
     #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "0", value_parser = parse_duration)]
     probe_after: Duration,
 
-    /// Open connections at most (with --workers: over all workers, an equal share each); the next one gets `BYE full`
+    /// Open connections at most (with --workers: over all workers, each taking at most a tenth more than its share); the next one gets `BYE full`
     #[arg(long, allow_hyphen_values = true, value_name = "N", default_value = "100000", value_parser = parse_positive)]
     max_conns: usize,
 

@@ -9,7 +9,8 @@
 //! the kernel never hands it a connection. Each worker is this binary again
 //! ([`std::env::current_exe`]) with the user's flags followed by
 //! `--listen <the real address> --reuse-port --workers 1 --worker-index I`
-//! (a later flag overrides an earlier one) and its share of `--max-conns`:
+//! (a later flag overrides an earlier one) and its share of `--max-conns`
+//! ([`worker_limit`]):
 //! a complete server with its own reactor, listener and descriptor limit.
 //! The kernel spreads new connections over the workers' listeners by a hash
 //! of the four-tuple.
@@ -65,6 +66,10 @@ const RESERVED_FDS: u64 = 64;
 /// `--workers auto` fills each worker to this share of its descriptors:
 /// the kernel's hash spreads connections evenly only on average.
 const AUTO_FILL_PERCENT: u64 = 80;
+/// What a worker may take beyond its even share of `--max-conns`: with
+/// 10,000 connections each, the hash's spread is about 100 (one standard
+/// deviation), so 10 % is far beyond what chance gives.
+const SPREAD_SLACK_PERCENT: usize = 10;
 
 /// One worker slot.
 #[derive(Debug)]
@@ -92,7 +97,7 @@ pub fn run(settings: &Settings, args: &[OsString]) -> Result<(), String> {
         Workers::Count(n) => n,
         Workers::Auto => auto_workers(settings.config.max_connections, nofile_limit()),
     };
-    let share = settings.config.max_connections.div_ceil(workers);
+    let share = worker_limit(settings.config.max_connections, workers);
     let reserved = reserve(settings.listen)
         .map_err(|err| format!("cannot listen on {}: {err}", settings.listen))?;
     let addr = reserved
@@ -290,6 +295,16 @@ pub fn nofile_limit() -> u64 {
     getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
 }
 
+/// Each worker's `--max-conns`: its share of `max_conns`, plus
+/// [`SPREAD_SLACK_PERCENT`] because the kernel spreads connections by a
+/// hash, evenly only on average; never more than `max_conns`.
+pub fn worker_limit(max_conns: usize, workers: usize) -> usize {
+    let share = max_conns.div_ceil(workers);
+    share
+        .saturating_add(share.saturating_mul(SPREAD_SLACK_PERCENT) / 100)
+        .min(max_conns)
+}
+
 /// `--workers auto`: enough workers that each holds its share of
 /// `max_conns` within [`AUTO_FILL_PERCENT`] of its usable descriptors.
 pub fn auto_workers(max_conns: usize, nofile: u64) -> usize {
@@ -362,5 +377,13 @@ mod tests {
         assert_eq!(auto_workers(100_000, 20_000), 7);
         assert_eq!(auto_workers(1_000_000, 20_000), 63);
         assert_eq!(auto_workers(10, 10), 10); // no usable descriptors: one per connection
+    }
+
+    #[test]
+    fn a_worker_may_take_a_tenth_more_than_its_share() {
+        assert_eq!(worker_limit(20_000, 2), 11_000);
+        assert_eq!(worker_limit(100_000, 7), 15_714);
+        assert_eq!(worker_limit(5, 1), 5);
+        assert_eq!(worker_limit(1, 4), 1);
     }
 }
