@@ -9,12 +9,11 @@
 #
 # Needs Debian's haproxy package (apt-get install haproxy). Every process it
 # starts is stopped when it exits; each load run is bounded in count and time.
-# Environment: VIGIL_PORT (default 17373), PROXY_PORT (default 17374).
+# vigil takes a free port; HAProxy the first free one from PROXY_PORT
+# (default 27374).
 set -euo pipefail
 
 conns=${1:-5000}
-vigil_port=${VIGIL_PORT:-17373}
-proxy_port=${PROXY_PORT:-17374}
 # HAProxy holds two descriptors per proxied connection, under the
 # per-process limit.
 if (( conns > 9000 )); then
@@ -40,9 +39,17 @@ cleanup() {
 trap cleanup EXIT
 
 # vigil: idle timeout 1 s (keepalive pings every 500 ms, the scenario's 2x).
-"$bin/vigil" --listen "127.0.0.1:$vigil_port" --workers 2 --reuse-port --proxy-protocol \
+"$bin/vigil" --listen 127.0.0.1:0 --workers 2 --reuse-port --proxy-protocol \
     --idle-timeout 1s --log-level debug 2>"$work/vigil.log" &
 pids+=($!)
+for _ in $(seq 100); do
+    [[ $(grep -c "listening on" "$work/vigil.log") -ge 2 ]] && break
+    kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/vigil.log" >&2; exit 1; }
+    sleep 0.1
+done
+vigil_port=$(grep -m1 -o "listening on 127.0.0.1:[0-9]*" "$work/vigil.log" | cut -d: -f2)
+proxy_port=${PROXY_PORT:-27374}
+while ss -Htln "sport = :$proxy_port" | grep -q .; do proxy_port=$((proxy_port + 1)); done
 
 # The configuration of docs/deployment.md, for one box on this machine.
 cat >"$work/haproxy.cfg" <<CFG
@@ -74,9 +81,9 @@ haproxy -c -q -f "$work/haproxy.cfg"
 haproxy -db -f "$work/haproxy.cfg" 2>"$work/haproxy.log" &
 pids+=($!)
 
-# Wait for both to listen and for HAProxy's first health check to pass.
+# Wait for HAProxy to listen and its first health check to pass.
 for _ in $(seq 100); do
-    if [[ $(grep -c "listening on" "$work/vigil.log") -ge 2 ]] && "$bin/vigil-load" hold \
+    if "$bin/vigil-load" hold \
         --addr "127.0.0.1:$proxy_port" --conns 1 --duration 0 >/dev/null 2>&1; then
         break
     fi
