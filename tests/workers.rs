@@ -1,7 +1,9 @@
 //! Scale-out on one port: two `--reuse-port` servers bind the same address
 //! and both serve; `--workers 2` runs two worker processes on one real port
 //! (port 0 asked), restarts a worker that is killed (and logs it), and on
-//! SIGTERM stops every worker and exits 0.
+//! SIGTERM or SIGINT stops every worker and exits 0; its workers stop when
+//! it is killed; `--workers auto` sizes the count by `--max-conns` and the
+//! descriptor limit.
 
 mod util;
 
@@ -177,4 +179,31 @@ fn workers_stop_when_the_supervisor_is_killed() {
             thread::sleep(ms(10));
         }
     }
+}
+
+/// The soft limit on open descriptors, from /proc/self/limits (the server
+/// inherits it).
+fn nofile_soft_limit() -> u64 {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+#[test]
+fn workers_auto_sizes_by_max_conns_and_the_descriptor_limit() {
+    // Each worker fills at most 80 % of its descriptors, 64 kept aside.
+    let per_worker = (nofile_soft_limit() - 64) * 80 / 100;
+    let max_conns = (2 * per_worker + 1).to_string();
+    let mut server = Server::start(&["--workers", "auto", "--max-conns", &max_conns]);
+    wait_for_children(server.pid(), 3);
+    let mut client = server.connect();
+    client.send(b"PING\n");
+    client.expect(b"PONG");
+    server.signal("INT");
+    client.expect(b"BYE shutdown");
+    let status = server.wait_exit(Duration::from_secs(3)).expect("exits");
+    assert_eq!(status.code(), Some(0));
 }
