@@ -26,7 +26,11 @@ pub const STATS_INTERVAL: Duration = Duration::from_secs(10);
     about = "Holds long-lived TCP connections that speak the heartbeat line protocol, and reaps the idle ones.",
     after_help = "DUR is a whole number with a unit, ms, s or m (250ms, 5s, 2m); 0 means off.\n\
                   Exit status: 0 after SIGINT/SIGTERM, 1 if the address cannot be bound, 2 for a bad flag or value.\n\
-                  The protocol is described in docs/protocol.md."
+                  The protocol is described in docs/protocol.md.",
+    // The supervisor re-runs the binary with the user's flags followed by
+    // its own (`--listen` with the real port, `--workers 1`, ...): the last
+    // occurrence of a flag wins.
+    args_override_self = true
 )]
 struct Cli {
     /// Address to bind (port 0: any free port)
@@ -45,7 +49,7 @@ struct Cli {
     #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "0", value_parser = parse_duration)]
     probe_after: Duration,
 
-    /// Open connections at most; the next one gets `BYE full`
+    /// Open connections at most (with --workers: over all workers, each taking at most a tenth more than its share); the next one gets `BYE full`
     #[arg(long, allow_hyphen_values = true, value_name = "N", default_value = "100000", value_parser = parse_positive)]
     max_conns: usize,
 
@@ -68,6 +72,33 @@ struct Cli {
     /// Log level: error, warn, info, debug or trace
     #[arg(long, allow_hyphen_values = true, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
     log_level: LevelFilter,
+
+    /// Set SO_REUSEPORT: several servers share the address and the kernel spreads connections over them
+    #[arg(long)]
+    reuse_port: bool,
+
+    /// Worker processes sharing the port, each one single-threaded; `auto` sizes N by --max-conns and the descriptor limit
+    #[arg(long, allow_hyphen_values = true, value_name = "N|auto", default_value = "1", value_parser = parse_workers)]
+    workers: Workers,
+
+    /// Every connection starts with a PROXY protocol v1 or v2 header (HAProxy's send-proxy, send-proxy-v2)
+    #[arg(long)]
+    proxy_protocol: bool,
+
+    /// Set by the supervisor: this process is worker I
+    #[arg(long, hide = true, value_name = "I")]
+    worker_index: Option<usize>,
+}
+
+/// How many worker processes serve the port (`--workers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// Exactly this many (at least 1). One means no supervisor: the process
+    /// serves by itself, as before workers existed.
+    Count(usize),
+    /// Enough that each worker's share of `--max-conns` fits well under the
+    /// per-process descriptor limit.
+    Auto,
 }
 
 /// Everything the server needs to start.
@@ -83,6 +114,14 @@ pub struct Settings {
     pub log_level: LevelFilter,
     /// Where to serve metrics, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Set `SO_REUSEPORT` on the listener.
+    pub reuse_port: bool,
+    /// Worker processes.
+    pub workers: Workers,
+    /// Expect a PROXY protocol header on every connection.
+    pub proxy_protocol: bool,
+    /// `Some(i)` in a worker started by the supervisor.
+    pub worker_index: Option<usize>,
 }
 
 /// Why the command line does not start a server.
@@ -166,6 +205,10 @@ impl Cli {
             max_line: self.max_line,
             log_level: self.log_level,
             metrics: self.metrics,
+            reuse_port: self.reuse_port,
+            workers: self.workers,
+            proxy_protocol: self.proxy_protocol,
+            worker_index: self.worker_index,
         })
     }
 }
@@ -199,6 +242,16 @@ fn parse_positive(text: &str) -> Result<usize, String> {
         Ok(0) => Err("must be at least 1".to_owned()),
         Ok(n) => Ok(n),
         Err(_) => Err("expected a whole number, at least 1".to_owned()),
+    }
+}
+
+/// Parses `--workers`: a count of at least 1, or `auto`.
+fn parse_workers(text: &str) -> Result<Workers, String> {
+    match text {
+        "auto" => Ok(Workers::Auto),
+        _ => parse_positive(text)
+            .map(Workers::Count)
+            .map_err(|_| "expected a whole number, at least 1, or auto".to_owned()),
     }
 }
 
@@ -249,6 +302,40 @@ mod tests {
         assert_eq!(s.max_line, 1024);
         assert_eq!(s.log_level, LevelFilter::Info);
         assert_eq!(s.metrics, None);
+        assert!(!s.reuse_port);
+        assert_eq!(s.workers, Workers::Count(1));
+        assert!(!s.proxy_protocol);
+        assert_eq!(s.worker_index, None);
+    }
+
+    #[test]
+    fn scale_out_flags_reach_the_settings() {
+        let s = settings(&["--reuse-port", "--workers", "4", "--proxy-protocol"]);
+        assert!(s.reuse_port);
+        assert_eq!(s.workers, Workers::Count(4));
+        assert!(s.proxy_protocol);
+        assert_eq!(settings(&["--workers=auto"]).workers, Workers::Auto);
+    }
+
+    #[test]
+    fn a_later_flag_overrides_an_earlier_one() {
+        // What the supervisor relies on when it starts a worker.
+        let s = settings(&["--listen", "127.0.0.1:0", "--workers", "3", "--reuse-port"]);
+        let mut args = vec!["--listen", "127.0.0.1:0", "--workers", "3", "--reuse-port"];
+        args.extend([
+            "--listen",
+            "127.0.0.1:9",
+            "--workers",
+            "1",
+            "--reuse-port",
+            "--worker-index",
+            "2",
+        ]);
+        let w = settings(&args);
+        assert_eq!(s.workers, Workers::Count(3));
+        assert_eq!(w.listen, "127.0.0.1:9".parse().unwrap());
+        assert_eq!(w.workers, Workers::Count(1));
+        assert_eq!(w.worker_index, Some(2));
     }
 
     #[test]
@@ -320,6 +407,10 @@ mod tests {
             (&["--listen"], "--listen"),
             (&["--metrics", "9373"], "--metrics"),
             (&["--log-level", "INFO"], "--log-level"),
+            (&["--workers", "0"], "--workers"),
+            (&["--workers", "many"], "--workers"),
+            (&["--workers", "-2"], "--workers"),
+            (&["--reuse-port=yes"], "--reuse-port"),
             (&["--bogus"], "--bogus"),
             (&["--probe-after", "5s"], "--probe-after"),
             (

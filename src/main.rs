@@ -1,13 +1,16 @@
 //! `vigil`: the standalone heartbeat server.
 //!
 //! Parses the flags, starts the logger, serves until SIGINT or SIGTERM.
-//! Exit status: 0 after a signal, 1 if the server cannot start (address in
+//! With `--workers` other than 1, supervises worker processes instead (see
+//! `supervisor.rs`); each worker is this binary again. Exit status: 0 after a signal, 1 if the server cannot start (address in
 //! use), 2 for a bad flag or value. The protocol and the flags are described
 //! in `docs/protocol.md`.
 #![forbid(unsafe_code)]
 
 mod cli;
 mod duration;
+mod logger;
+mod supervisor;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -21,7 +24,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use vigil::metrics::Exposition;
 use vigil::{LineProtocol, Reactor, ScrapeConfig};
 
-use cli::{CliExit, Settings};
+use cli::{CliExit, Settings, Workers};
 
 fn main() -> ExitCode {
     let settings = match cli::parse(std::env::args_os()) {
@@ -35,11 +38,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    simple_logger::SimpleLogger::new()
-        .with_level(settings.log_level)
-        .init()
-        .expect("the logger is set only once");
-    match serve(settings) {
+    let supervising = settings.worker_index.is_none() && settings.workers != Workers::Count(1);
+    let name = match settings.worker_index {
+        Some(index) => Some(format!("worker {index}")),
+        None if supervising => Some("supervisor".to_owned()),
+        None => None,
+    };
+    logger::init(settings.log_level, name.as_deref());
+    // Before anything sizes itself by the limit (`--workers auto`); a
+    // server logs the result once it listens.
+    let descriptors = raise_descriptor_limit();
+    let result = if supervising {
+        let args: Vec<_> = std::env::args_os().skip(1).collect();
+        supervisor::run(&settings, &args)
+    } else {
+        if settings.worker_index.is_some() {
+            stop_with_supervisor();
+        }
+        serve(settings, descriptors)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("vigil: {err}");
@@ -49,16 +67,17 @@ fn main() -> ExitCode {
 }
 
 /// Binds, serves until a signal, and closes every connection.
-fn serve(settings: Settings) -> Result<(), String> {
+fn serve(settings: Settings, descriptors: Result<u64, String>) -> Result<(), String> {
     let listen = settings.listen;
     let max_conns = settings.config.max_connections;
-    let protocol = LineProtocol::new(settings.max_line);
-    let mut reactor = listener(listen)
+    let protocol =
+        LineProtocol::new(settings.max_line).with_proxy_protocol(settings.proxy_protocol);
+    let mut reactor = listener(listen, settings.reuse_port)
         .and_then(|listener| Reactor::from_std(listener, settings.config, protocol))
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     let metrics = match settings.metrics {
         Some(at) => Some(
-            serve_metrics(&mut reactor, at, None)
+            serve_metrics(&mut reactor, at, settings.worker_index)
                 .map_err(|err| format!("cannot serve metrics on {at}: {err}"))?,
         ),
         None => None,
@@ -70,7 +89,10 @@ fn serve(settings: Settings) -> Result<(), String> {
     if let Some(metrics) = metrics {
         log::info!("serving metrics on http://{metrics}/metrics");
     }
-    raise_descriptor_limit(max_conns);
+    match descriptors {
+        Ok(limit) => log_descriptor_limit(limit, max_conns),
+        Err(err) => log::warn!("{err}"),
+    }
     reactor
         .run()
         .map_err(|err| format!("event loop failed: {err}"))?;
@@ -87,19 +109,27 @@ fn serve(settings: Settings) -> Result<(), String> {
 const OTHER_DESCRIPTORS: u64 = 16;
 
 /// Raises the soft limit on open files to the hard limit (a shell's usual
-/// soft limit, 1024, would cap the server far below `--max-conns`), logs the
-/// result, and warns when `max_conns` connections cannot fit in it.
-fn raise_descriptor_limit(max_conns: usize) {
-    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => limit,
-        Err(err) => {
-            log::warn!("cannot raise the open-file limit: {err}");
-            match rlimit::Resource::NOFILE.get() {
-                Ok((soft, _)) => soft,
-                Err(_) => return,
-            }
-        }
-    };
+/// soft limit, 1024, would cap the server far below `--max-conns`), before
+/// anything sizes itself by it (`--workers auto`). Returns the limit now in
+/// force.
+fn raise_descriptor_limit() -> Result<u64, String> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) =
+        getrlimit(Resource::RLIMIT_NOFILE).map_err(|err| format!("getrlimit: {err}"))?;
+    if soft >= hard {
+        return Ok(soft);
+    }
+    match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+        Ok(()) => Ok(hard),
+        Err(err) => Err(format!(
+            "cannot raise the open-file limit from {soft}: {err}"
+        )),
+    }
+}
+
+/// Logs the descriptor limit, and warns when `max_conns` connections cannot
+/// fit in it.
+fn log_descriptor_limit(limit: u64, max_conns: usize) {
     log::info!("descriptor limit {limit}");
     let needed = (max_conns as u64).saturating_add(OTHER_DESCRIPTORS);
     if limit < needed {
@@ -117,10 +147,15 @@ fn raise_descriptor_limit(max_conns: usize) {
 const BACKLOG: i32 = 4096;
 
 /// A listener on `addr` with address reuse (a restart does not wait for old
-/// connections in `TIME_WAIT`) and a [`BACKLOG`]-deep accept queue.
-fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+/// connections in `TIME_WAIT`), `SO_REUSEPORT` if asked (several processes
+/// share the address; the kernel spreads connections over them), and a
+/// [`BACKLOG`]-deep accept queue.
+fn listener(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
@@ -136,7 +171,7 @@ fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 fn serve_metrics(
     reactor: &mut Reactor<LineProtocol>,
     addr: SocketAddr,
-    worker: Option<u16>,
+    worker: Option<usize>,
 ) -> io::Result<SocketAddr> {
     let addr = worker_metrics_addr(addr, worker);
     let listener = std::net::TcpListener::bind(addr)?;
@@ -160,11 +195,26 @@ fn serve_metrics(
 
 /// Worker `i`'s metrics address: `addr`'s port plus `i` (port 0 stays 0:
 /// any free port).
-fn worker_metrics_addr(mut addr: SocketAddr, worker: Option<u16>) -> SocketAddr {
+fn worker_metrics_addr(mut addr: SocketAddr, worker: Option<usize>) -> SocketAddr {
     if let (Some(i), port @ 1..) = (worker, addr.port()) {
-        addr.set_port(port.saturating_add(i));
+        addr.set_port(port.saturating_add(u16::try_from(i).unwrap_or(u16::MAX)));
     }
     addr
+}
+
+/// In a worker: asks the kernel for SIGTERM when the supervisor dies, so a
+/// supervisor killed with SIGKILL leaves no worker serving; exits at once if
+/// it has died already.
+fn stop_with_supervisor() {
+    #[cfg(target_os = "linux")]
+    if let Err(err) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+        log::warn!("cannot follow the supervisor's death: {err}");
+    }
+    let supervisor = std::env::var(supervisor::SUPERVISOR_PID).ok();
+    if supervisor.is_some_and(|pid| pid != nix::unistd::getppid().to_string()) {
+        log::error!("the supervisor has gone: exiting");
+        std::process::exit(1);
+    }
 }
 
 /// Shuts the reactor down on the first SIGINT or SIGTERM; the returned cell

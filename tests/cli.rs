@@ -33,6 +33,10 @@ fn bad_flags_and_values_exit_2_with_one_line_naming_the_flag() {
         (&["--tick", "10"], "--tick"),
         (&["--log-level", "loud"], "--log-level"),
         (&["--metrics", "9373"], "--metrics"),
+        (&["--workers", "0"], "--workers"),
+        (&["--workers", "some"], "--workers"),
+        (&["--reuse-port=1"], "--reuse-port"),
+        (&["--proxy-protocol=yes"], "--proxy-protocol"),
         (&["stray"], "stray"),
     ];
     for (args, flag) in cases {
@@ -75,6 +79,9 @@ fn help_lists_every_flag_and_exits_0() {
         "--tick",
         "--log-level",
         "--metrics",
+        "--reuse-port",
+        "--workers",
+        "--proxy-protocol",
     ] {
         assert!(help.contains(flag), "--help does not mention {flag}");
     }

@@ -120,7 +120,8 @@ impl LineCodec {
     ) -> Result<(), LineTooLong> {
         let mut rest = chunk;
 
-        if let Some(held) = partial.buf.as_deref_mut() {
+        debug_assert!(partial.preamble().is_none(), "decoding before the preamble");
+        if let Some(held) = partial.buf.as_deref_mut().map(|held| &mut held.bytes) {
             let Some(end) = find_newline(rest) else {
                 return self.keep_tail(partial, rest);
             };
@@ -175,6 +176,7 @@ impl LineCodec {
         partial
             .buf
             .get_or_insert_with(Box::default)
+            .bytes
             .extend_from_slice(tail);
         Ok(())
     }
@@ -218,14 +220,23 @@ impl Default for LineCodec {
 pub struct PartialLine {
     /// `None` whenever empty: an idle connection holds no buffer. Boxed so
     /// that it costs one pointer, not a `Vec`'s three words.
-    #[allow(clippy::box_collection)]
-    buf: Option<Box<Vec<u8>>>,
+    buf: Option<Box<Held>>,
+}
+
+/// What a [`PartialLine`] holds when it holds something.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Held {
+    bytes: Vec<u8>,
+    /// The bytes are (the start of) a preamble that comes before the lines,
+    /// such as a PROXY protocol header, not a line. Kept here rather than
+    /// beside the pointer so that a connection's state stays one pointer.
+    preamble: bool,
 }
 
 impl PartialLine {
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.buf.as_ref().map_or(0, |buf| buf.len())
+        self.buf.as_ref().map_or(0, |held| held.bytes.len())
     }
 
     /// Whether nothing is held (and no buffer allocated).
@@ -236,6 +247,25 @@ impl PartialLine {
     /// Drops the held bytes and frees the buffer.
     pub fn clear(&mut self) {
         self.buf = None;
+    }
+
+    /// Makes this connection wait for a preamble before its lines: until
+    /// [`clear`](PartialLine::clear), [`preamble`](PartialLine::preamble)
+    /// is `Some`, and the codec must not be given bytes. Allocates the
+    /// buffer.
+    pub(crate) fn expect_preamble(&mut self) {
+        self.buf = Some(Box::new(Held {
+            bytes: Vec::new(),
+            preamble: true,
+        }));
+    }
+
+    /// The preamble bytes received so far, while one is expected.
+    pub(crate) fn preamble(&mut self) -> Option<&mut Vec<u8>> {
+        self.buf
+            .as_deref_mut()
+            .filter(|held| held.preamble)
+            .map(|held| &mut held.bytes)
     }
 }
 

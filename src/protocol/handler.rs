@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 
 use crate::protocol::codec::{LineCodec, PartialLine};
 use crate::protocol::counts::LineCounts;
+use crate::protocol::proxy::{parse_proxy_header, ProxyError, V2_MAX};
 use crate::protocol::request::Request;
 use crate::{CloseReason, Context, Handler, Stats};
 
@@ -14,6 +15,8 @@ const LINE_TOO_LONG: &[u8] = b"ERR line-too-long\n";
 const BYE_FULL: &[u8] = b"BYE full\n";
 /// The server's probe after `probe_after` of silence.
 const PROBE: &[u8] = b"PING\n";
+/// Written to a connection whose PROXY header is missing or malformed.
+const ERR_PROXY_HEADER: &[u8] = b"ERR proxy-header\n";
 
 /// vigil's heartbeat line protocol (`docs/protocol.md`), as a [`Handler`].
 ///
@@ -33,6 +36,14 @@ const PROBE: &[u8] = b"PING\n";
 /// Per connection it keeps only a [`PartialLine`]: one pointer, and no heap
 /// memory unless a line arrives in pieces. Answering a heartbeat allocates
 /// nothing.
+///
+/// With [`with_proxy_protocol`](LineProtocol::with_proxy_protocol), every
+/// connection must start with a PROXY protocol v1 or v2 header (what a load
+/// balancer such as HAProxy sends ahead of the client's bytes); it is
+/// consumed before the first line, and the client address it carries is
+/// logged. A connection whose header is missing or malformed gets
+/// `ERR proxy-header` and is closed
+/// ([`CloseReason::ProxyHeader`]); nothing it sent is answered.
 ///
 /// Logging: one `debug` line per connection opened and closed, `trace` per
 /// request, and one `info` line of counters per report
@@ -71,6 +82,7 @@ const PROBE: &[u8] = b"PING\n";
 pub struct LineProtocol {
     codec: LineCodec,
     lines: LineCounts,
+    proxy_protocol: bool,
 }
 
 impl LineProtocol {
@@ -89,7 +101,49 @@ impl LineProtocol {
         LineProtocol {
             codec: LineCodec::new(max_line),
             lines: LineCounts::default(),
+            proxy_protocol: false,
         }
+    }
+
+    /// The protocol expecting (`true`) or not a PROXY protocol header, v1
+    /// or v2, at the start of every connection. Off by default.
+    ///
+    /// A connection then holds a small buffer (one allocation) from accept
+    /// until its header is complete, usually its first read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::net::TcpStream;
+    /// use std::thread;
+    /// use vigil::{Config, LineProtocol, Reactor};
+    ///
+    /// let protocol = LineProtocol::default().with_proxy_protocol(true);
+    /// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), protocol)?;
+    /// let addr = reactor.local_addr()?;
+    /// let handle = reactor.shutdown_handle();
+    /// let server = thread::spawn(move || reactor.run());
+    ///
+    /// let mut client = TcpStream::connect(addr)?;
+    /// client.write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 56324 7373\r\nPING\n")?;
+    /// let mut line = String::new();
+    /// BufReader::new(&client).read_line(&mut line)?;
+    /// assert_eq!(line, "PONG\n");
+    ///
+    /// let mut bare = TcpStream::connect(addr)?;
+    /// bare.write_all(b"PING\n")?; // no header
+    /// line.clear();
+    /// BufReader::new(&bare).read_line(&mut line)?;
+    /// assert_eq!(line, "ERR proxy-header\n");
+    ///
+    /// handle.shutdown();
+    /// server.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_proxy_protocol(mut self, on: bool) -> LineProtocol {
+        self.proxy_protocol = on;
+        self
     }
 
     /// The longest line accepted, in bytes.
@@ -124,16 +178,32 @@ impl LineProtocol {
             other => other.as_str(),
         }
     }
+
+    /// Whether connections start with a PROXY protocol header.
+    pub fn proxy_protocol(&self) -> bool {
+        self.proxy_protocol
+    }
 }
 
 impl Handler for LineProtocol {
     type Conn = PartialLine;
 
-    fn on_open(&mut self, cx: &mut Context<'_>, _partial: &mut PartialLine) {
+    fn on_open(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine) {
         log::debug!("connection {} opened", cx.id());
+        if self.proxy_protocol {
+            partial.expect_preamble();
+        }
     }
 
     fn on_data(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine, data: &[u8]) {
+        let data = if partial.preamble().is_some() {
+            match take_proxy_header(cx, partial, data) {
+                Some(rest) => rest,
+                None => return,
+            }
+        } else {
+            data
+        };
         let lines = &mut self.lines;
         let decoded = self
             .codec
@@ -164,6 +234,52 @@ impl Handler for LineProtocol {
 
     fn on_stats(&mut self, stats: &Stats) {
         log::info!("{}", Counters(stats));
+    }
+}
+
+/// Consumes the PROXY header from the bytes held so far and `data`: the
+/// bytes after it, once it is complete; `None` while it is incomplete, or
+/// when it is malformed (the connection is then closing).
+fn take_proxy_header<'d>(
+    cx: &mut Context<'_>,
+    partial: &mut PartialLine,
+    data: &'d [u8],
+) -> Option<&'d [u8]> {
+    let held = partial.preamble()?;
+    let before = held.len();
+    let parsed = if before == 0 {
+        // The usual case: the whole header in the first read, no copy.
+        parse_proxy_header(data)
+    } else {
+        // Never more than the longest header: the parser refuses past it.
+        let take = data.len().min(V2_MAX.saturating_sub(before));
+        held.extend_from_slice(&data[..take]);
+        parse_proxy_header(held)
+    };
+    match parsed {
+        Ok(header) => {
+            partial.clear();
+            match header.addrs {
+                Some((client, server)) => {
+                    log::debug!("connection {}: PROXY from {client} to {server}", cx.id());
+                }
+                None => log::debug!("connection {}: PROXY without addresses", cx.id()),
+            }
+            // Bytes held before belong to the header: it did not end there.
+            Some(&data[header.len - before..])
+        }
+        Err(ProxyError::Incomplete) => {
+            if before == 0 {
+                held.extend_from_slice(data);
+            }
+            None
+        }
+        Err(err) => {
+            log::debug!("connection {}: {err}", cx.id());
+            partial.clear();
+            cx.close_proxy_header();
+            None
+        }
     }
 }
 
@@ -209,6 +325,7 @@ fn closing_line(reason: CloseReason) -> Option<&'static [u8]> {
         CloseReason::Shutdown => Some(b"BYE shutdown\n"),
         CloseReason::SlowReader => Some(b"BYE slow\n"),
         CloseReason::Full => Some(BYE_FULL),
+        CloseReason::ProxyHeader => Some(ERR_PROXY_HEADER),
         CloseReason::Quit
         | CloseReason::ProtocolError
         | CloseReason::PeerClosed
@@ -267,6 +384,7 @@ mod tests {
                 None,
                 None,
                 None,
+                Some(b"ERR proxy-header\n"),
             ]
         );
     }

@@ -1,5 +1,7 @@
 //! vigil's heartbeat line protocol: the [`LineProtocol`] handler, the
-//! [`LineCodec`] that frames its lines, and the [`Request`] table.
+//! [`LineCodec`] that frames its lines, the [`Request`] table, and the
+//! PROXY protocol header parser ([`parse_proxy_header`]) for connections
+//! that come through a load balancer.
 //!
 //! The wire contract is in `docs/protocol.md`. In short: lines end with
 //! `\n` (a `\r` before it is dropped); `PING [payload]` is answered
@@ -20,9 +22,11 @@
 mod codec;
 mod counts;
 mod handler;
+mod proxy;
 mod request;
 
 pub use codec::{LineCodec, LineTooLong, PartialLine};
 pub use counts::LineCounts;
 pub use handler::LineProtocol;
+pub use proxy::{parse_proxy_header, ProxyError, ProxyHeader};
 pub use request::Request;

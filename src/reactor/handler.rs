@@ -164,6 +164,13 @@ impl<'a> Context<'a> {
         self.close.get_or_insert(CloseReason::ProtocolError);
     }
 
+    /// Closes the connection when the callback returns, with
+    /// [`CloseReason::ProxyHeader`]: the PROXY protocol header that must
+    /// start the connection is missing or malformed.
+    pub fn close_proxy_header(&mut self) {
+        self.close.get_or_insert(CloseReason::ProxyHeader);
+    }
+
     /// Overrides this connection's idle timeout (e.g. a keep-alive the client
     /// declared). `None` or zero turns it off. Counted from the last byte
     /// received.

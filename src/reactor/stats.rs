@@ -25,11 +25,14 @@ pub enum CloseReason {
     Reset,
     /// Any other I/O error on the socket.
     Io,
+    /// The connection's PROXY protocol header was missing or malformed
+    /// ([`Context::close_proxy_header`](crate::Context::close_proxy_header)).
+    ProxyHeader,
 }
 
 impl CloseReason {
     /// Every reason, in the order [`Stats::closed`] indexes them.
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::Idle,
         CloseReason::Lifetime,
         CloseReason::Quit,
@@ -40,10 +43,12 @@ impl CloseReason {
         CloseReason::PeerClosed,
         CloseReason::Reset,
         CloseReason::Io,
+        CloseReason::ProxyHeader,
     ];
 
     /// A short lowercase name: `idle`, `lifetime`, `quit`, `protocol-error`,
-    /// `shutdown`, `full`, `slow-reader`, `peer-closed`, `reset`, `io`.
+    /// `shutdown`, `full`, `slow-reader`, `peer-closed`, `reset`, `io`,
+    /// `proxy-header`.
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::Idle => "idle",
@@ -56,6 +61,7 @@ impl CloseReason {
             CloseReason::PeerClosed => "peer-closed",
             CloseReason::Reset => "reset",
             CloseReason::Io => "io",
+            CloseReason::ProxyHeader => "proxy-header",
         }
     }
 
