@@ -73,6 +73,10 @@ struct Cli {
     #[arg(long, allow_hyphen_values = true, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
     log_level: LevelFilter,
 
+    /// On SIGTERM, spread the `BYE shutdown` closes over this long; a second signal ends it at once; 0: everyone at once
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "0", value_parser = parse_duration)]
+    drain: Duration,
+
     /// Set SO_REUSEPORT: several servers share the address and the kernel spreads connections over them
     #[arg(long)]
     reuse_port: bool,
@@ -198,6 +202,7 @@ impl Cli {
         config.max_connections = self.max_conns;
         config.max_output = self.max_output;
         config.tick = self.tick;
+        config.drain = self.drain;
         config.stats_interval = Some(STATS_INTERVAL);
         Ok(Settings {
             listen: self.listen,

@@ -78,6 +78,7 @@ fn help_lists_every_flag_and_exits_0() {
         "--max-output",
         "--tick",
         "--log-level",
+        "--drain",
         "--metrics",
         "--reuse-port",
         "--workers",

@@ -73,3 +73,69 @@ fn a_client_that_never_reads_does_not_hold_up_the_shutdown() {
     assert_eq!(status.code(), Some(0));
     drop(hog);
 }
+
+/// `--drain`: the closes are spread evenly over the drain, so clients do
+/// not all reconnect at once.
+#[test]
+fn a_drain_spreads_the_closes_evenly() {
+    const CLIENTS: usize = 20;
+    let mut server = Server::start(&["--drain", "1s", "--tick", "5ms"]);
+    let mut clients: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        client.send(b"PING\n");
+        client.expect(b"PONG");
+    }
+    let asked = Instant::now();
+    server.signal("TERM");
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            std::thread::spawn(move || {
+                client.expect(b"BYE shutdown");
+                asked.elapsed()
+            })
+        })
+        .collect();
+    let mut times: Vec<Duration> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    times.sort();
+    // Window: one close every 50 ms, the first at once; each within 200 ms
+    // of its turn.
+    for (i, at) in times.iter().enumerate() {
+        let turn = Duration::from_millis(50 * i as u64);
+        assert!(
+            *at + Duration::from_millis(200) >= turn && *at <= turn + Duration::from_millis(200),
+            "close {i} at {at:?}, its turn was {turn:?}: {times:?}"
+        );
+    }
+    assert!(server
+        .wait_exit(Duration::from_secs(3))
+        .is_some_and(|s| s.success()));
+}
+
+/// A second signal ends a drain at once.
+#[test]
+fn a_second_signal_ends_the_drain() {
+    let mut server = Server::start(&["--drain", "10s"]);
+    let mut clients: Vec<_> = (0..10).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        client.send(b"PING\n");
+        client.expect(b"PONG");
+    }
+    server.signal("TERM");
+    clients[0].expect(b"BYE shutdown"); // the first close is at once
+    std::thread::sleep(Duration::from_millis(100));
+    let again = Instant::now();
+    server.signal("TERM");
+    for client in &mut clients[1..] {
+        client.expect(b"BYE shutdown");
+    }
+    // Window: everyone within 1 s of the second signal, not over 10 s.
+    assert!(
+        again.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        again.elapsed()
+    );
+    assert!(server
+        .wait_exit(Duration::from_secs(3))
+        .is_some_and(|s| s.success()));
+}

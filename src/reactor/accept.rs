@@ -108,6 +108,29 @@ impl<S: Default> Core<S> {
         }
     }
 
+    /// At shutdown, before the listener closes: takes every connection still
+    /// waiting in its backlog (the kernel would reset them when it closes)
+    /// and returns them, opened but never read, for the caller to close
+    /// with `BYE shutdown`. Nothing they sent is served.
+    pub(super) fn accept_backlog_to_close<H: Handler<Conn = S>>(
+        &mut self,
+        handler: &mut H,
+    ) -> Vec<ConnId> {
+        let mut taken = Vec::new();
+        while let Some(listener) = &self.acceptor.listener {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    if let Some(id) = self.register(handler, stream) {
+                        taken.push(id);
+                    }
+                }
+                Err(err) if interrupted(&err) || connection_error(&err) => {}
+                Err(_) => break, // WouldBlock, or no descriptor to take it with
+            }
+        }
+        taken
+    }
+
     /// Stops taking from the listener for `accept_retry`, or until a
     /// connection closes: no busy loop while descriptors are short, and the
     /// backlog keeps waiting connections until then.
@@ -131,7 +154,23 @@ impl<S: Default> Core<S> {
         }
     }
 
-    fn open<H: Handler<Conn = S>>(&mut self, handler: &mut H, mut stream: TcpStream) {
+    fn open<H: Handler<Conn = S>>(&mut self, handler: &mut H, stream: TcpStream) {
+        if let Some(id) = self.register(handler, stream) {
+            // Clients usually speak first: their first bytes are often here
+            // already. Reading now saves a trip through poll; a drained
+            // socket is not reported by the next poll, so this costs no
+            // extra read later, only one that finds nothing now.
+            self.read(handler, id);
+        }
+    }
+
+    /// Counts, registers and opens a new connection (or refuses it when the
+    /// reactor is full). Returns its id while it is open.
+    fn register<H: Handler<Conn = S>>(
+        &mut self,
+        handler: &mut H,
+        mut stream: TcpStream,
+    ) -> Option<ConnId> {
         self.stats.accepted += 1;
         let full = self.stats.open >= self.config.max_connections as u64;
         let generation = self.next_generation;
@@ -146,7 +185,7 @@ impl<S: Default> Core<S> {
             log::warn!("could not register an accepted connection: {err}");
             self.stats.count_close(CloseReason::Io);
             self.counters_changed();
-            return;
+            return None;
         }
         if !full {
             // Replies are small and latency matters more than segment count.
@@ -166,19 +205,15 @@ impl<S: Default> Core<S> {
         });
         self.counters_changed();
         if full {
-            return self.refuse(handler, id);
+            self.refuse(handler, id);
+            return None;
         }
         self.stats.open += 1;
         self.stats.peak_open = self.stats.peak_open.max(self.stats.open);
         log::trace!("connection {id} opened");
         self.arm(id);
-        if self.callback(handler, id, |h, cx, state| h.on_open(cx, state)) {
-            // Clients usually speak first: their first bytes are often here
-            // already. Reading now saves a trip through poll; a drained
-            // socket is not reported by the next poll, so this costs no
-            // extra read later, only one that finds nothing now.
-            self.read(handler, id);
-        }
+        self.callback(handler, id, |h, cx, state| h.on_open(cx, state))
+            .then_some(id)
     }
 
     /// Turns away a connection that arrived while the reactor was full: it

@@ -46,6 +46,11 @@ pub struct Config {
     /// Input bytes a closing connection reads and discards at most before
     /// it is closed as it is (possibly with a reset). Default 1 MiB.
     pub linger_bytes: usize,
+    /// At shutdown, spread the closes of the open connections evenly over
+    /// this long, so that their clients do not all reconnect elsewhere at
+    /// once; a second [`ShutdownHandle::shutdown`](crate::ShutdownHandle::shutdown)
+    /// ends the drain. Default zero: everyone at once.
+    pub drain: Duration,
 }
 
 impl Default for Config {
@@ -62,6 +67,7 @@ impl Default for Config {
             accept_retry: Duration::from_millis(100),
             linger: Duration::from_secs(1),
             linger_bytes: 1024 * 1024,
+            drain: Duration::ZERO,
         }
     }
 }

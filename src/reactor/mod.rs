@@ -41,6 +41,7 @@ mod loop_stats;
 mod scrape;
 mod shutdown;
 mod stats;
+mod stopping;
 mod token;
 
 pub use config::Config;
@@ -54,6 +55,7 @@ pub use token::ConnId;
 use accept::Acceptor;
 use conn::{Conn, ConnIo, Due, Liveness, TickLimits, NEVER};
 use scrape::Scrape;
+use stopping::Stopping;
 use token::{LISTENER, METRICS_LISTENER, SHUTDOWN_SOURCE, WAKER};
 
 /// Readiness events taken per poll.
@@ -266,6 +268,8 @@ impl<H: Handler> Reactor<H> {
             self.core.read_clock();
             if self.core.shutdown.is_requested() {
                 // Before any accept: nothing new is served once asked to stop.
+                // Then each iteration closes the connections whose turn in
+                // the drain has come.
                 self.core.begin_stopping(&mut self.handler);
             }
             self.core.run_deferred(&mut self.handler);
@@ -420,9 +424,8 @@ struct Core<S> {
     shutdown: ShutdownHandle,
     /// Shuts the reactor down when readable (see `shutdown_when_readable`).
     shutdown_source: Option<ShutdownSource>,
-    /// Set once shutdown has begun: the tick by which every connection is
-    /// closed, finished or not.
-    stopping_until: Option<u64>,
+    /// Set once shutdown has begun.
+    stopping: Option<Stopping>,
     conns: Slab<Conn<S>>,
     wheel: Wheel<ConnId>,
     clock: Clock,
@@ -465,7 +468,7 @@ impl<S: Default> Core<S> {
             acceptor: Acceptor::new(listener),
             shutdown: ShutdownHandle::new(waker),
             shutdown_source: None,
-            stopping_until: None,
+            stopping: None,
             conns: Slab::new(),
             wheel: Wheel::new(),
             clock,
@@ -533,7 +536,7 @@ impl<S: Default> Core<S> {
             self.wheel.next_deadline(),
             self.acceptor.paused_until(),
             self.stats_due,
-            self.stopping_until,
+            self.stopping.as_ref().and_then(Stopping::next_tick),
         ]
         .into_iter()
         .flatten()
@@ -545,13 +548,6 @@ impl<S: Default> Core<S> {
                 .instant_of(next)
                 .saturating_duration_since(self.last_read),
         )
-    }
-
-    /// Whether the loop is over: shutdown began and every connection is
-    /// closed, or the shutdown's bound has passed.
-    fn stopped(&self) -> bool {
-        self.stopping_until
-            .is_some_and(|until| self.conns.is_empty() || until <= self.now)
     }
 
     fn on_event<H: Handler<Conn = S>>(&mut self, handler: &mut H, id: ConnId, event: &Event) {
@@ -692,43 +688,6 @@ impl<S: Default> Core<S> {
 
     fn report_stats<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
         if self.stats_due.is_some_and(|tick| tick <= self.now) {
-            self.stats_due = None;
-            handler.on_stats(&self.stats);
-        }
-    }
-
-    /// Begins the shutdown: stops accepting and starts the close of every
-    /// open connection with [`CloseReason::Shutdown`]. The loop then runs on
-    /// until every close has finished, for at most twice `linger`.
-    fn begin_stopping<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
-        if self.stopping_until.is_some() {
-            return;
-        }
-        self.acceptor.close(self.poll.registry());
-        let linger = self.config.linger.saturating_mul(2);
-        self.stopping_until = Some(self.ticks_from_now(linger));
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .map(|(key, conn)| ConnId::new(key, conn.io.generation))
-            .collect();
-        for id in ids {
-            self.close(handler, id, CloseReason::Shutdown);
-        }
-    }
-
-    /// Ends the loop: closes what is still closing, reports the counters.
-    fn finish_stopping<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
-        let ids: Vec<ConnId> = self
-            .conns
-            .iter()
-            .map(|(key, conn)| ConnId::new(key, conn.io.generation))
-            .collect();
-        for id in ids {
-            self.close(handler, id, CloseReason::Shutdown); // none should be open
-            self.abandon(id);
-        }
-        if self.stats_due.is_some() {
             self.stats_due = None;
             handler.on_stats(&self.stats);
         }

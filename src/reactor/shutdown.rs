@@ -1,6 +1,6 @@
 //! Stopping a running reactor from another thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use mio::Waker;
@@ -41,7 +41,10 @@ pub struct ShutdownHandle {
 #[derive(Debug)]
 struct Shared {
     waker: Waker,
+    /// Set by a signal handler ([`ShutdownHandle::flag`]).
     requested: Arc<AtomicBool>,
+    /// Calls of [`ShutdownHandle::shutdown`].
+    calls: AtomicUsize,
 }
 
 impl ShutdownHandle {
@@ -50,18 +53,22 @@ impl ShutdownHandle {
             shared: Arc::new(Shared {
                 waker,
                 requested: Arc::new(AtomicBool::new(false)),
+                calls: AtomicUsize::new(0),
             }),
         }
     }
 
-    /// Asks the reactor to stop. Returns at once; calling it again, or after
-    /// the reactor has stopped, does nothing.
+    /// Asks the reactor to stop. Returns at once. Asking again while the
+    /// reactor spreads its closes over [`Config::drain`](crate::Config::drain)
+    /// ends the drain: every connection is closed at once. After the reactor
+    /// has stopped it does nothing.
     pub fn shutdown(&self) {
-        if !self.shared.requested.swap(true, Ordering::AcqRel) {
-            // A failed wake leaves the flag set: the next poll return sees it.
-            if let Err(err) = self.shared.waker.wake() {
-                log::warn!("could not wake the reactor for shutdown: {err}");
-            }
+        self.shared.requested.store(true, Ordering::Release);
+        self.shared.calls.fetch_add(1, Ordering::AcqRel);
+        // A failed wake leaves the request recorded: the next poll return
+        // sees it.
+        if let Err(err) = self.shared.waker.wake() {
+            log::warn!("could not wake the reactor for shutdown: {err}");
         }
     }
 
@@ -90,6 +97,11 @@ impl ShutdownHandle {
     /// ```
     pub fn flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.shared.requested)
+    }
+
+    /// Shutdown was asked for more than once: no more draining.
+    pub(crate) fn is_hurried(&self) -> bool {
+        self.shared.calls.load(Ordering::Acquire) >= 2
     }
 
     pub(crate) fn is_requested(&self) -> bool {
