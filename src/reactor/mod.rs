@@ -19,12 +19,11 @@
 //!
 //! See `docs/architecture.md` for the invariants.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::event::{Event, Source};
+use mio::event::Event;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Waker};
 use slab::Slab;
@@ -38,10 +37,12 @@ mod conn;
 mod exchange;
 mod handler;
 mod loop_stats;
+mod observe;
 mod scrape;
 mod shutdown;
 mod stats;
 mod stopping;
+mod timers;
 mod token;
 
 pub use config::Config;
@@ -53,10 +54,11 @@ pub use stats::{CloseReason, Stats};
 pub use token::ConnId;
 
 use accept::Acceptor;
-use conn::{Conn, ConnIo, Due, Liveness, TickLimits, NEVER};
+use conn::{Conn, ConnIo, Liveness, TickLimits};
 use scrape::Scrape;
+use shutdown::ShutdownSource;
 use stopping::Stopping;
-use token::{LISTENER, METRICS_LISTENER, SHUTDOWN_SOURCE, WAKER};
+use token::{LISTENER, SHUTDOWN_SOURCE, WAKER};
 
 /// Readiness events taken per poll.
 const EVENTS_CAPACITY: usize = 1024;
@@ -169,54 +171,6 @@ impl<H: Handler> Reactor<H> {
         self.core.shutdown.clone()
     }
 
-    /// Shuts the reactor down, as [`ShutdownHandle::shutdown`] does, as soon
-    /// as `source` becomes readable. Typically the read end of a self-pipe
-    /// that a signal handler writes to (`signal_hook::low_level::pipe`):
-    /// signals then stop the reactor without a second thread.
-    ///
-    /// That matters for capacity: while a process has more than one thread,
-    /// Linux waits for an RCU grace period (milliseconds) each time the
-    /// process's file table has to grow, and the reactor's thread stalls for
-    /// it, at 256, 512, 1024 ... open descriptors.
-    ///
-    /// Replaces a source given earlier (which is dropped).
-    ///
-    /// # Errors
-    ///
-    /// Registering `source` with the poll fails.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::io::Write;
-    /// use mio::net::UnixStream;
-    /// use vigil::{Config, Handler, Reactor};
-    ///
-    /// struct Quiet;
-    /// impl Handler for Quiet {
-    ///     type Conn = ();
-    /// }
-    ///
-    /// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), Quiet)?;
-    /// let (mut wake, watched) = UnixStream::pair()?;
-    /// reactor.shutdown_when_readable(watched)?;
-    /// wake.write_all(b"x")?; // what a signal handler would do
-    /// reactor.run()?; // returns at once
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn shutdown_when_readable<S>(&mut self, mut source: S) -> io::Result<()>
-    where
-        S: Source + Send + 'static,
-    {
-        let registry = self.core.poll.registry();
-        if let Some(ShutdownSource(mut old)) = self.core.shutdown_source.take() {
-            registry.deregister(&mut old)?;
-        }
-        registry.register(&mut source, SHUTDOWN_SOURCE, Interest::READABLE)?;
-        self.core.shutdown_source = Some(ShutdownSource(Box::new(source)));
-        Ok(())
-    }
-
     /// Runs the event loop until [`ShutdownHandle::shutdown`] is called, then
     /// closes every connection with [`CloseReason::Shutdown`] and returns.
     ///
@@ -292,117 +246,6 @@ impl<H: Handler> Reactor<H> {
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.core.stats
-    }
-
-    /// A copy of every counter: connections, the loop, the timer wheel, the
-    /// metrics listener. Cheap (a few hundred bytes, no system call), so an
-    /// embedder can call it whenever it renders metrics; see
-    /// `vigil::metrics` (feature `metrics`) for the exposition format.
-    pub fn metrics(&self) -> ReactorMetrics {
-        let mut metrics = self.core.metrics();
-        if let Some(scrape) = &self.scrape {
-            metrics.scrapes_open = scrape.open() as u64;
-            metrics.scrapes = scrape.answered;
-        }
-        metrics
-    }
-
-    /// Serves `GET /metrics` over HTTP/1.1 on `listener`, from this
-    /// reactor's own loop (no thread): `render` appends the response body,
-    /// given the reactor's counters ([`Reactor::metrics`]) and the handler.
-    /// Scrape connections are bounded in number, size and time (see
-    /// [`ScrapeConfig`]); they are not counted as connections, not limited
-    /// by [`Config::max_connections`] and not reaped as idle.
-    ///
-    /// Replaces a listener given earlier (which is closed).
-    ///
-    /// # Errors
-    ///
-    /// The listener cannot be made non-blocking or registered.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::io::{Read, Write};
-    /// use std::net::{TcpListener, TcpStream};
-    /// use std::thread;
-    /// use vigil::{Config, Handler, Reactor, ScrapeConfig};
-    ///
-    /// struct Quiet;
-    /// impl Handler for Quiet {
-    ///     type Conn = ();
-    /// }
-    ///
-    /// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), Quiet)?;
-    /// let metrics = TcpListener::bind("127.0.0.1:0")?;
-    /// let metrics_addr = metrics.local_addr()?;
-    /// reactor.serve_metrics(metrics, ScrapeConfig::default(), |m, _quiet, body| {
-    ///     body.push_str(&format!("open {}\n", m.stats.open));
-    /// })?;
-    /// let handle = reactor.shutdown_handle();
-    /// let server = thread::spawn(move || reactor.run());
-    ///
-    /// let mut scraper = TcpStream::connect(metrics_addr)?;
-    /// scraper.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")?;
-    /// let mut response = String::new();
-    /// scraper.read_to_string(&mut response)?;
-    /// assert!(response.starts_with("HTTP/1.1 200 OK\r\n"));
-    /// assert!(response.ends_with("\r\n\r\nopen 0\n"));
-    /// handle.shutdown();
-    /// server.join().unwrap()?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn serve_metrics<F>(
-        &mut self,
-        listener: std::net::TcpListener,
-        config: ScrapeConfig,
-        render: F,
-    ) -> io::Result<()>
-    where
-        F: FnMut(&ReactorMetrics, &H, &mut String) + Send + 'static,
-    {
-        listener.set_nonblocking(true)?;
-        let listener = TcpListener::from_std(listener);
-        self.scrape = None;
-        self.scrape = Some(Scrape::new(
-            listener,
-            config,
-            Box::new(render),
-            self.core.poll.registry(),
-        )?);
-        Ok(())
-    }
-
-    /// The poll timeout: the core's, or sooner when a scrape connection's
-    /// time runs out first.
-    fn poll_timeout(&mut self) -> Option<Duration> {
-        let timeout = self.core.poll_timeout();
-        match self.scrape.as_ref().and_then(Scrape::next_deadline) {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(self.core.last_read);
-                Some(timeout.map_or(left, |t| t.min(left)))
-            }
-            None => timeout,
-        }
-    }
-
-    /// An event for the metrics listener or a scrape connection.
-    fn on_metrics_event(&mut self, token: mio::Token, event: &Event) {
-        let Some(scrape) = &mut self.scrape else {
-            return; // sporadic events happen
-        };
-        let core = &self.core;
-        if token == METRICS_LISTENER {
-            scrape.accept(core.poll.registry(), core.last_read);
-        } else {
-            scrape.on_event(
-                core.poll.registry(),
-                token,
-                event,
-                || core.metrics(),
-                &self.handler,
-            );
-        }
     }
 
     /// The handler.
@@ -498,34 +341,6 @@ impl<S: Default> Core<S> {
     /// huge span means "never", not an overflow.
     fn ticks_from_now(&self, span: Duration) -> u64 {
         self.now.saturating_add(self.clock.ticks_for(span).max(1))
-    }
-
-    /// Reads the clock after a poll and records the iteration before it:
-    /// its busy time runs from its own poll's return to the last clock
-    /// reading before this poll, or to this reading when the poll did not
-    /// wait (`waited` false: a zero timeout). No clock reading of its own.
-    fn begin_iteration(&mut self, waited: bool) {
-        let before_poll = self.last_read;
-        self.read_clock();
-        if let Some(start) = self.iteration_start {
-            let end = if waited { before_poll } else { self.last_read };
-            self.loop_stats
-                .iteration(end.saturating_duration_since(start), self.iteration_events);
-        }
-        self.iteration_start = Some(self.last_read);
-        self.iteration_events = 0;
-    }
-
-    fn metrics(&self) -> ReactorMetrics {
-        ReactorMetrics {
-            stats: self.stats.clone(),
-            loop_stats: self.loop_stats.clone(),
-            timers: self.wheel.len() as u64,
-            deferred: self.deferred.len() as u64,
-            max_connections: self.config.max_connections as u64,
-            scrapes_open: 0,
-            scrapes: 0,
-        }
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
@@ -627,79 +442,6 @@ impl<S: Default> Core<S> {
             }
             None => true,
         }
-    }
-
-    /// Makes the registered deadline no later than the true one.
-    fn arm(&mut self, id: ConnId) {
-        let Some(conn) = live(&mut self.conns, id) else {
-            return;
-        };
-        let next = conn.io.liveness.registration(self.now, &self.limits);
-        match conn.io.timer {
-            Some(key) if next < self.wheel.deadline(key).unwrap_or(NEVER) => {
-                self.wheel.reset(key, next);
-            }
-            Some(_) => {} // registered <= true already
-            None if next != NEVER => conn.io.timer = Some(self.wheel.insert(next, id)),
-            None => {}
-        }
-    }
-
-    /// Acts on every due timer.
-    fn expire<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
-        while let Some((_, id)) = self.wheel.pop_expired(self.now) {
-            let Some(conn) = live(&mut self.conns, id) else {
-                continue;
-            };
-            conn.io.timer = None;
-            match conn.io.liveness.due(self.now, &self.limits) {
-                Due::Close(reason) => {
-                    if let Liveness::Serving(timing) = &conn.io.liveness {
-                        if let Some(tick) = loop_stats::reap_deadline(timing, reason) {
-                            let deadline = self.clock.instant_of(tick);
-                            self.loop_stats
-                                .reaped(self.last_read.saturating_duration_since(deadline));
-                        }
-                    }
-                    self.close(handler, id, reason);
-                }
-                Due::Probe => {
-                    self.loop_stats.probes_sent += 1;
-                    if let Liveness::Serving(timing) = &mut conn.io.liveness {
-                        timing.probed = true;
-                    }
-                    if self.callback(handler, id, |h, cx, state| h.on_probe(cx, state)) {
-                        self.arm(id);
-                    }
-                }
-                Due::At(_) => self.arm(id),
-                Due::Abandon => self.abandon(id),
-                Due::Never => {}
-            }
-        }
-        self.acceptor.resume_if_due(self.now);
-    }
-
-    fn counters_changed(&mut self) {
-        if let (Some(interval), None) = (self.config.stats_interval, self.stats_due) {
-            self.stats_due = Some(self.ticks_from_now(interval));
-        }
-    }
-
-    fn report_stats<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
-        if self.stats_due.is_some_and(|tick| tick <= self.now) {
-            self.stats_due = None;
-            handler.on_stats(&self.stats);
-        }
-    }
-}
-
-/// The source given to [`Reactor::shutdown_when_readable`].
-struct ShutdownSource(Box<dyn Source + Send>);
-
-impl fmt::Debug for ShutdownSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ShutdownSource")
     }
 }
 

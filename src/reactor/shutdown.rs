@@ -3,7 +3,15 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use mio::Waker;
+use std::fmt;
+use std::io;
+
+use mio::event::Source;
+use mio::{Interest, Waker};
+
+use super::token::SHUTDOWN_SOURCE;
+use super::Reactor;
+use crate::Handler;
 
 /// Stops a running [`Reactor`](crate::Reactor) from any thread.
 ///
@@ -106,5 +114,64 @@ impl ShutdownHandle {
 
     pub(crate) fn is_requested(&self) -> bool {
         self.shared.requested.load(Ordering::Acquire)
+    }
+}
+
+impl<H: Handler> Reactor<H> {
+    /// Shuts the reactor down, as [`ShutdownHandle::shutdown`] does, as soon
+    /// as `source` becomes readable. Typically the read end of a self-pipe
+    /// that a signal handler writes to (`signal_hook::low_level::pipe`):
+    /// signals then stop the reactor without a second thread.
+    ///
+    /// That matters for capacity: while a process has more than one thread,
+    /// Linux waits for an RCU grace period (milliseconds) each time the
+    /// process's file table has to grow, and the reactor's thread stalls for
+    /// it, at 256, 512, 1024 ... open descriptors.
+    ///
+    /// Replaces a source given earlier (which is dropped).
+    ///
+    /// # Errors
+    ///
+    /// Registering `source` with the poll fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use mio::net::UnixStream;
+    /// use vigil::{Config, Handler, Reactor};
+    ///
+    /// struct Quiet;
+    /// impl Handler for Quiet {
+    ///     type Conn = ();
+    /// }
+    ///
+    /// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), Quiet)?;
+    /// let (mut wake, watched) = UnixStream::pair()?;
+    /// reactor.shutdown_when_readable(watched)?;
+    /// wake.write_all(b"x")?; // what a signal handler would do
+    /// reactor.run()?; // returns at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_when_readable<S>(&mut self, mut source: S) -> io::Result<()>
+    where
+        S: Source + Send + 'static,
+    {
+        let registry = self.core.poll.registry();
+        if let Some(ShutdownSource(mut old)) = self.core.shutdown_source.take() {
+            registry.deregister(&mut old)?;
+        }
+        registry.register(&mut source, SHUTDOWN_SOURCE, Interest::READABLE)?;
+        self.core.shutdown_source = Some(ShutdownSource(Box::new(source)));
+        Ok(())
+    }
+}
+
+/// The source given to [`Reactor::shutdown_when_readable`].
+pub(super) struct ShutdownSource(Box<dyn Source + Send>);
+
+impl fmt::Debug for ShutdownSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShutdownSource")
     }
 }
