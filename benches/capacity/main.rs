@@ -4,6 +4,8 @@
 //! `cargo bench --bench capacity` (add `-- --quick` for a fast check, or
 //! `-- --report-only` to print the table and plot again from the last run's
 //! JSON files; with `--quick` the sizes in the table are the quick ones).
+//! `VIGIL_EXTRA_FLAGS="--metrics 127.0.0.1:0"` adds flags to every vigil
+//! server (here: to measure what serving metrics costs).
 //!
 //! Starts each server in turn on `127.0.0.1:0` (vigil, then the baseline
 //! and the floor, which are this same executable re-run with

@@ -239,6 +239,9 @@ impl Case {
         if let (Some(tick), ServerKind::Vigil) = (self.tick, kind) {
             flags.extend(["--tick".to_string(), dur(tick)]);
         }
+        if kind == ServerKind::Vigil {
+            flags.extend(extra_vigil_flags());
+        }
         flags
     }
 
@@ -286,4 +289,13 @@ pub fn dur(d: Duration) -> String {
     } else {
         format!("{}ms", d.as_millis())
     }
+}
+
+/// More flags for vigil in every scenario, from `VIGIL_EXTRA_FLAGS`
+/// (separated by spaces), e.g. `--metrics 127.0.0.1:0` to measure what
+/// serving metrics costs.
+fn extra_vigil_flags() -> Vec<String> {
+    std::env::var("VIGIL_EXTRA_FLAGS")
+        .map(|flags| flags.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
