@@ -232,16 +232,25 @@ impl<S: Default> Core<S> {
         conn.io.liveness = Liveness::Closing(Linger::begin(self.now, flush, input_closed));
         self.stats.closing += 1;
         let io = &mut conn.io;
-        let last_words = std::mem::take(&mut self.write_buf);
+        // Straight to the socket unless output is queued already; only what
+        // it does not take is queued (past max_output: the last words are
+        // owed).
         let queued = match io.output.as_deref_mut() {
             Some(out) => {
-                out.push(&last_words); // past max_output: the last words are owed
+                out.push(&self.write_buf);
                 Ok(())
             }
-            None if last_words.is_empty() => Ok(()),
-            None => queue(&self.poll, io, id, &last_words),
+            None => match write_some(&mut io.stream, &self.write_buf) {
+                Ok(n) => {
+                    self.stats.bytes_out += n as u64;
+                    match &self.write_buf[n..] {
+                        [] => Ok(()),
+                        rest => queue(&self.poll, io, id, rest),
+                    }
+                }
+                Err(err) => Err(err),
+            },
         };
-        self.write_buf = last_words;
         self.write_buf.clear();
         if queued.is_err() {
             return self.abandon(id);
@@ -282,14 +291,15 @@ impl<S: Default> Core<S> {
         let Liveness::Closing(linger) = &mut io.liveness else {
             return;
         };
+        if linger.input_closed {
+            // Nothing left to read: closing the socket sends the FIN.
+            return self.abandon(id);
+        }
         if !linger.write_shut {
             if io.stream.shutdown(Shutdown::Write).is_err() {
                 return self.abandon(id);
             }
             linger.shut(now, limits.linger, limits.linger_quiet);
-        }
-        if linger.input_closed {
-            return self.abandon(id);
         }
         self.arm(id);
     }
