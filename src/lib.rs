@@ -53,3 +53,8 @@ pub use wheel::{Expire, TimerKey, Wheel};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// docs/embedding.md's Rust examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+struct EmbeddingDoctests;
