@@ -1,7 +1,6 @@
 //! A minimal HTTP/1.1 client for the metrics listener, and the scraped
 //! exposition parsed by a real Prometheus text-format parser
 //! (`prometheus-parse`).
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,14 +9,16 @@ use std::time::{Duration, Instant};
 
 use prometheus_parse::{Scrape, Value};
 
-/// The longest a test waits for something that should happen.
-pub const PATIENCE: Duration = Duration::from_secs(5);
+use crate::PATIENCE;
 
 /// One HTTP response, read to EOF.
 #[derive(Debug)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
+    /// The headers, in order, names as sent.
     pub headers: Vec<(String, String)>,
+    /// The body (`Content-Length` bytes, checked).
     pub body: String,
 }
 
@@ -113,11 +114,15 @@ pub fn scrape_until(addr: SocketAddr, what: &str, done: impl Fn(&Metrics) -> boo
 /// A parsed exposition.
 #[derive(Debug)]
 pub struct Metrics {
+    /// The parsed samples.
     pub scrape: Scrape,
+    /// The text as scraped, for failure messages.
     pub text: String,
 }
 
 impl Metrics {
+    /// Parses an exposition in the Prometheus text format; panics if it is
+    /// not one.
     pub fn parse(text: &str) -> Metrics {
         let scrape =
             Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("a valid exposition");
@@ -135,6 +140,7 @@ impl Metrics {
             .unwrap_or_else(|| panic!("no sample {name} {labels:?} in\n{}", self.text))
     }
 
+    /// The value of the sample `name` with exactly `labels`, if present.
     pub fn try_value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         self.scrape
             .samples
