@@ -10,6 +10,7 @@
 //! ```
 
 use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
@@ -17,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::PATIENCE;
-use std::net::SocketAddr;
 
 /// The path of a `vigil` binary.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +36,7 @@ impl Vigil {
     }
 
     /// Runs `vigil <args>` to completion (see [`run`]).
+    #[track_caller]
     pub fn run(self, args: &[&str]) -> Output {
         run(Command::new(self.0).args(args))
     }
@@ -56,12 +57,7 @@ impl Server {
     /// sets limits first), and waits for its `listening on <addr>` line.
     #[track_caller]
     pub fn start_with(command: &mut Command) -> Server {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start vigil");
+        let mut child = spawn_captured(command);
         let (tx, output) = mpsc::channel();
         // Both pipes are drained for the whole run: a server whose log pipe
         // fills or closes would block or fail.
@@ -185,13 +181,9 @@ impl Drop for Server {
 
 /// Runs `command` with its output captured; kills it after [`PATIENCE`]
 /// (for invocations that should exit at once).
+#[track_caller]
 pub fn run(command: &mut Command) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_captured(command);
     let deadline = Instant::now() + PATIENCE;
     while child.try_wait().expect("try_wait").is_none() {
         if Instant::now() >= deadline {
@@ -201,4 +193,15 @@ pub fn run(command: &mut Command) -> Output {
         thread::sleep(Duration::from_millis(5));
     }
     child.wait_with_output().expect("wait")
+}
+
+/// Starts `command` with no input and its output piped to the test.
+#[track_caller]
+fn spawn_captured(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("start {:?}: {err}", command.get_program()))
 }

@@ -33,6 +33,7 @@ impl Response {
 }
 
 /// Sends `request` as is and reads the response until the server closes.
+#[track_caller]
 pub fn http(addr: SocketAddr, request: &[u8]) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect to the metrics listener");
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -45,6 +46,7 @@ pub fn http(addr: SocketAddr, request: &[u8]) -> Response {
 }
 
 /// Parses a whole `Connection: close` response.
+#[track_caller]
 pub fn parse_response(raw: &[u8]) -> Response {
     let text = String::from_utf8(raw.to_vec()).expect("a UTF-8 response");
     let (head, body) = text
@@ -84,6 +86,7 @@ pub fn parse_response(raw: &[u8]) -> Response {
 /// `GET /metrics` of a server rendering under the `vigil` prefix, checked
 /// to be a 200 in the Prometheus text format and to account for every
 /// connection, and parsed.
+#[track_caller]
 pub fn scrape(addr: SocketAddr) -> Metrics {
     let response = http(addr, b"GET /metrics HTTP/1.1\r\nHost: vigil\r\n\r\n");
     assert_eq!(response.status, 200, "{response:?}");
@@ -99,6 +102,7 @@ pub fn scrape(addr: SocketAddr) -> Metrics {
 }
 
 /// Scrapes until `done` holds for the figures, within [`PATIENCE`].
+#[track_caller]
 pub fn scrape_until(addr: SocketAddr, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -123,6 +127,7 @@ pub struct Metrics {
 impl Metrics {
     /// Parses an exposition in the Prometheus text format; panics if it is
     /// not one.
+    #[track_caller]
     pub fn parse(text: &str) -> Metrics {
         let scrape =
             Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("a valid exposition");
