@@ -2,12 +2,9 @@
 //! port, and one-shot runs of it.
 //!
 //! Cargo tells only the package's own test crates where the binary is
-//! (`env!("CARGO_BIN_EXE_vigil")`), so each names it once:
-//!
-//! ```ignore
-//! const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
-//! let server = VIGIL.start(&["--idle-timeout", "0"]);
-//! ```
+//! (`env!("CARGO_BIN_EXE_vigil")`, set at their compile time), so each names
+//! it once, `const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));`, then
+//! starts servers with `VIGIL.start(&["--idle-timeout", "0"])`.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
