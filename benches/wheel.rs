@@ -26,12 +26,9 @@ use std::hint::black_box;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use support::rng::Rng;
 use tokio_util::time::{delay_queue, DelayQueue};
 use vigil::{TimerKey, Wheel};
-
-#[path = "../tests/rng/mod.rs"]
-mod rng;
-use rng::Rng;
 
 /// One tick, as in vigil's default configuration.
 const TICK_MS: u64 = 10;
@@ -212,8 +209,8 @@ impl Input {
     fn new(n: usize) -> Input {
         let mut rng = Rng(0x00C0_FFEE ^ n as u64);
         Input {
-            deadlines: (0..n).map(|_| 1 + rng.next() % WINDOW).collect(),
-            resets: (0..n).map(|_| 1 + rng.next() % WINDOW).collect(),
+            deadlines: (0..n).map(|_| 1 + rng.next_u64() % WINDOW).collect(),
+            resets: (0..n).map(|_| 1 + rng.next_u64() % WINDOW).collect(),
             order: rng.permutation(n),
         }
     }

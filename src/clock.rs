@@ -46,6 +46,7 @@ impl Clock {
     /// let clock = vigil::Clock::new(std::time::Duration::from_millis(10));
     /// assert!(clock.tick_at(std::time::Instant::now()) < 10);
     /// ```
+    #[track_caller]
     pub fn new(tick: Duration) -> Clock {
         Clock::with_start(Instant::now(), tick)
     }
@@ -64,6 +65,7 @@ impl Clock {
     /// let clock = vigil::Clock::with_start(start, Duration::from_secs(1));
     /// assert_eq!(clock.tick_at(start), 0);
     /// ```
+    #[track_caller]
     pub fn with_start(start: Instant, tick: Duration) -> Clock {
         assert!(!tick.is_zero(), "tick must be non-zero");
         Clock { start, tick }

@@ -27,6 +27,7 @@ struct Logger {
 /// # Panics
 ///
 /// A logger was installed already.
+#[track_caller]
 pub fn init(level: LevelFilter, name: Option<&str>) {
     let prefix = name.map(|name| format!("{name}: ")).unwrap_or_default();
     let logger = Box::leak(Box::new(Logger { level, prefix }));

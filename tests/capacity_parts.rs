@@ -2,8 +2,6 @@
 //! table's figures and verdicts, the plot's scales), tested here: the
 //! benchmark itself runs without a test harness.
 #![cfg(feature = "cli")]
-// Parts of these files serve only the benchmark's `main`.
-#![allow(dead_code)]
 
 #[path = "../benches/capacity/figures.rs"]
 mod figures;
@@ -105,6 +103,23 @@ mod table_tests {
         assert_eq!(r.figure(&REAP, never, Over::Least), Some(0.0));
         assert_eq!(r.figure(&HOLD, never, Over::Median), None);
         assert!(r.missing(&HOLD) && !r.missing(&REAP));
+    }
+
+    #[test]
+    fn late_samples_are_every_rounds_together() {
+        let mut r = Results::default();
+        for samples in [vec![1.0, 2.0], vec![], vec![3.0]] {
+            r.add(
+                &REAP,
+                report(Figures::Reap(Reap {
+                    late_samples_ms: samples,
+                    ..Reap::default()
+                })),
+            );
+        }
+        r.add(&REAP, None);
+        assert_eq!(r.late_samples_ms(&REAP), [1.0, 2.0, 3.0]);
+        assert!(r.late_samples_ms(&HOLD).is_empty());
     }
 
     #[test]

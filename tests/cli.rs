@@ -2,12 +2,13 @@
 //! on stderr naming the flag and exit status 2, before anything is bound;
 //! `--help` and `--version` exit 0; port 0 logs the real port; an address
 //! in use exits 1.
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::net::TcpListener;
 
-use util::{run_vigil, Server};
+use support::process::{Server, Vigil};
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 #[test]
 fn bad_flags_and_values_exit_2_with_one_line_naming_the_flag() {
@@ -43,7 +44,7 @@ fn bad_flags_and_values_exit_2_with_one_line_naming_the_flag() {
         // A free port: a server that wrongly started would log it.
         let mut all = vec!["--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let output = run_vigil(&all);
+        let output = VIGIL.run(&all);
         let stderr = String::from_utf8_lossy(&output.stderr);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
@@ -65,7 +66,7 @@ fn bad_flags_and_values_exit_2_with_one_line_naming_the_flag() {
 
 #[test]
 fn help_lists_every_flag_and_exits_0() {
-    let output = run_vigil(&["--help"]);
+    let output = VIGIL.run(&["--help"]);
     assert_eq!(output.status.code(), Some(0));
     let help = String::from_utf8_lossy(&output.stdout);
     for flag in [
@@ -90,7 +91,7 @@ fn help_lists_every_flag_and_exits_0() {
 
 #[test]
 fn version_exits_0() {
-    let output = run_vigil(&["--version"]);
+    let output = VIGIL.run(&["--version"]);
     assert_eq!(output.status.code(), Some(0));
     let version = String::from_utf8_lossy(&output.stdout);
     assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version:?}");
@@ -98,7 +99,7 @@ fn version_exits_0() {
 
 #[test]
 fn port_0_logs_the_real_port() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     assert_ne!(server.addr.port(), 0);
     assert!(server.addr.ip().is_loopback());
     let mut client = server.connect();
@@ -110,7 +111,7 @@ fn port_0_logs_the_real_port() {
 fn an_address_in_use_exits_1_with_one_line() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = run_vigil(&["--listen", &addr]);
+    let output = VIGIL.run(&["--listen", &addr]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
@@ -137,7 +138,7 @@ fn the_descriptor_limit_is_raised_and_a_shortfall_is_warned() {
     let mut server = Server::start_with(std::process::Command::new("sh").args([
         "-c",
         "ulimit -Sn 64 && exec \"$0\" \"$@\"",
-        util::VIGIL,
+        VIGIL.0,
         "--listen",
         "127.0.0.1:0",
         "--max-conns",

@@ -1,24 +1,25 @@
 //! `vigil-client` against the real server: its exit status tells how the
 //! connection ended (0 finished, 1 no server, 2 bad flags, 3 `BYE idle`,
 //! 4 `BYE lifetime`), and it prints what the server said.
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
 
-use util::{run_to_completion, Server};
+use support::process::{run, Server, Vigil};
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 const CLIENT: &str = env!("CARGO_BIN_EXE_vigil-client");
 
 fn run_client(server: &Server, args: &[&str]) -> Output {
     let addr = server.addr.to_string();
-    run_to_completion(Command::new(CLIENT).args(["--connect", &addr]).args(args))
+    run(Command::new(CLIENT).args(["--connect", &addr]).args(args))
 }
 
 #[test]
 fn heartbeats_then_quit_exit_0() {
-    let server = Server::start(&["--idle-timeout", "200ms", "--tick", "10ms"]);
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--tick", "10ms"]);
     // 5 heartbeats 20 ms apart, well inside the 200 ms idle timeout.
     let output = run_client(&server, &["--interval", "20ms", "--count", "5"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -30,7 +31,7 @@ fn heartbeats_then_quit_exit_0() {
 
 #[test]
 fn a_pause_past_the_idle_timeout_exits_3() {
-    let server = Server::start(&["--idle-timeout", "200ms", "--tick", "10ms"]);
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--tick", "10ms"]);
     // The seed scenario: 10 heartbeats 50 ms apart, then a 600 ms pause,
     // three times the 200 ms idle timeout.
     let output = run_client(
@@ -49,7 +50,7 @@ fn a_pause_past_the_idle_timeout_exits_3() {
 
 #[test]
 fn empty_heartbeats_keep_the_connection_too() {
-    let server = Server::start(&["--idle-timeout", "200ms", "--tick", "10ms"]);
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--tick", "10ms"]);
     // 8 empty lines 50 ms apart: 400 ms, twice the idle timeout.
     let output = run_client(&server, &["--interval", "50ms", "--count", "8", "--empty"]);
     assert_eq!(
@@ -62,7 +63,7 @@ fn empty_heartbeats_keep_the_connection_too() {
 
 #[test]
 fn the_lifetime_ending_exits_4() {
-    let server = Server::start(&["--lifetime", "150ms", "--tick", "10ms"]);
+    let server = VIGIL.start(&["--lifetime", "150ms", "--tick", "10ms"]);
     // 20 heartbeats 20 ms apart would take 400 ms: the 150 ms lifetime ends first.
     let output = run_client(&server, &["--interval", "20ms", "--count", "20"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -72,7 +73,7 @@ fn the_lifetime_ending_exits_4() {
 
 #[test]
 fn a_refusal_as_full_exits_5() {
-    let server = Server::start(&["--max-conns", "1"]);
+    let server = VIGIL.start(&["--max-conns", "1"]);
     let _holder = server.connect();
     // The only slot is taken: the client is refused with `BYE full`.
     let mut refused = server.connect();
@@ -91,7 +92,7 @@ fn no_server_exits_1() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let output = run_to_completion(Command::new(CLIENT).args(["--connect", &addr, "--count", "1"]));
+    let output = run(Command::new(CLIENT).args(["--connect", &addr, "--count", "1"]));
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
 }
@@ -99,7 +100,7 @@ fn no_server_exits_1() {
 #[test]
 fn bad_flags_exit_2_with_one_line() {
     for args in [&["--interval", "5"][..], &["--count", "x"], &["--bogus"]] {
-        let output = run_to_completion(Command::new(CLIENT).args(args));
+        let output = run(Command::new(CLIENT).args(args));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");

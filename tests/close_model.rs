@@ -14,9 +14,7 @@
 //! Seeded and reproducible: `VIGIL_SEED=<n> cargo test --test close_model`
 //! replays a run; the seed is printed on failure. `VIGIL_SCRIPTS` sets how
 //! many scripts run (default 1000).
-
-mod rng;
-mod util;
+#![cfg(feature = "cli")]
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -25,9 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rng::Rng;
 use socket2::{Domain, SockRef, Socket, Type};
-use util::{ms, Server};
+use support::ms;
+use support::process::{Server, Vigil};
+use support::rng::Rng;
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 /// The server's settings the model must know.
 const MAX_LINE: usize = 64;
@@ -406,12 +407,6 @@ fn tail(bytes: &[u8]) -> String {
         .to_string()
 }
 
-fn descriptors(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|dir| dir.count())
-        .unwrap_or(0)
-}
-
 #[test]
 fn random_scripts_match_the_model_and_leak_nothing() {
     let seed = std::env::var("VIGIL_SEED")
@@ -428,7 +423,7 @@ fn random_scripts_match_the_model_and_leak_nothing() {
     let servers: Vec<Server> = ["65536", "8388608"]
         .into_iter()
         .map(|max_output| {
-            Server::start(&[
+            VIGIL.start(&[
                 "--idle-timeout",
                 "400ms",
                 "--tick",
@@ -442,10 +437,7 @@ fn random_scripts_match_the_model_and_leak_nothing() {
         .collect();
     assert_eq!(IDLE, ms(400));
     let addrs: Vec<SocketAddr> = servers.iter().map(|server| server.addr).collect();
-    let baselines: Vec<(u32, usize)> = servers
-        .iter()
-        .map(|server| (server.pid(), descriptors(server.pid())))
-        .collect();
+    let baselines: Vec<usize> = servers.iter().map(Server::descriptors).collect();
     let mut rng = Rng(seed);
     let scripts: Arc<Vec<Script>> = Arc::new(
         (0..count)
@@ -488,14 +480,12 @@ fn random_scripts_match_the_model_and_leak_nothing() {
     // Every connection is closed in the end: lingering ones within the
     // close's bounds (1 s), idle ones within the idle timeout.
     let deadline = Instant::now() + Duration::from_secs(5);
-    for &(pid, baseline) in &baselines {
-        while descriptors(pid) != baseline && Instant::now() < deadline {
-            thread::sleep(ms(10));
-        }
-        assert_eq!(
-            descriptors(pid),
-            baseline,
-            "descriptors leaked (VIGIL_SEED={seed})"
+    for (server, baseline) in servers.iter().zip(baselines) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            server.descriptors_return_to(baseline, left),
+            "descriptors leaked: {} held, {baseline} at the start (VIGIL_SEED={seed})",
+            server.descriptors()
         );
     }
     eprintln!(

@@ -6,8 +6,7 @@
 //! single one: the server is stopped (SIGSTOP) while the client sends, the
 //! test waits until the client's send queue is empty (everything is in the
 //! server's receive queue), then the server continues (SIGCONT).
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -16,7 +15,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
-use util::{ms, Client, Server, PATIENCE};
+use support::client::Client;
+use support::process::{Server, Vigil};
+use support::{ms, PATIENCE};
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 /// Bytes the client has sent that the server's kernel has not acknowledged.
 fn unsent(stream: &TcpStream) -> usize {
@@ -43,32 +46,13 @@ fn send_while_stopped(server: &Server, client: &TcpStream, send: impl FnOnce()) 
     server.signal("CONT");
 }
 
-/// How many descriptors the server process holds now.
-fn descriptors(server: &Server) -> usize {
-    std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
-        .map(|dir| dir.count())
-        .unwrap_or(0)
-}
-
-/// Waits until the server holds `count` descriptors; false after PATIENCE.
-fn descriptors_return_to(server: &Server, count: usize) -> bool {
-    let deadline = Instant::now() + PATIENCE;
-    while Instant::now() < deadline {
-        if descriptors(server) == count {
-            return true;
-        }
-        thread::sleep(ms(5));
-    }
-    false
-}
-
 /// Defect 1: a FIN behind more than one read budget of input was never
 /// seen: the deferred read took its short read for "drained". With no idle
 /// timeout, the connection (and its descriptor) stayed forever.
 #[test]
 fn a_fin_behind_a_burst_closes_the_connection() {
-    let server = Server::start(&["--idle-timeout", "0"]);
-    let baseline = descriptors(&server);
+    let server = VIGIL.start(&["--idle-timeout", "0"]);
+    let baseline = server.descriptors();
     let mut client = server.connect();
     let burst = vec![b'\n'; 100 * 1024]; // empty lines: no replies
     let stream = client.stream().try_clone().unwrap();
@@ -78,7 +62,7 @@ fn a_fin_behind_a_burst_closes_the_connection() {
     });
     assert_eq!(client.read_to_eof().expect("a clean EOF"), b"");
     assert!(
-        descriptors_return_to(&server, baseline),
+        server.descriptors_return_to(baseline, PATIENCE),
         "the descriptor leaked"
     );
 }
@@ -86,8 +70,8 @@ fn a_fin_behind_a_burst_closes_the_connection() {
 /// Defect 1, with a reset instead of a FIN behind the burst.
 #[test]
 fn a_reset_behind_a_burst_closes_the_connection() {
-    let mut server = Server::start(&["--idle-timeout", "0", "--log-level", "debug"]);
-    let baseline = descriptors(&server);
+    let mut server = VIGIL.start(&["--idle-timeout", "0", "--log-level", "debug"]);
+    let baseline = server.descriptors();
     let client = server.connect();
     let stream = client.stream().try_clone().unwrap();
     let burst = vec![b'\n'; 100 * 1024];
@@ -105,7 +89,7 @@ fn a_reset_behind_a_burst_closes_the_connection() {
     server.signal("CONT");
     assert!(server.wait_for_output("closed: reset").is_some());
     assert!(
-        descriptors_return_to(&server, baseline),
+        server.descriptors_return_to(baseline, PATIENCE),
         "the descriptor leaked"
     );
 }
@@ -118,7 +102,7 @@ fn a_half_closed_slow_reader_gets_every_reply() {
     // client's window is small, so most wait in the server's own queue
     // (allowed to grow that far here) when the FIN arrives.
     const PINGS: usize = 800_000;
-    let server = Server::start(&["--max-output", "8388608"]);
+    let server = VIGIL.start(&["--max-output", "8388608"]);
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(&server.addr.into()).unwrap();
@@ -153,7 +137,7 @@ fn a_half_closed_slow_reader_gets_every_reply() {
 /// `BYE quit` and a clean EOF.
 #[test]
 fn quit_with_more_input_behind_it_ends_with_a_clean_eof() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     let mut writer = client.stream().try_clone().unwrap();
     let sender = thread::spawn(move || {
@@ -169,7 +153,7 @@ fn quit_with_more_input_behind_it_ends_with_a_clean_eof() {
 /// Defect 3, for an overlong line with more bytes behind it.
 #[test]
 fn an_overlong_line_with_more_behind_it_ends_with_a_clean_eof() {
-    let server = Server::start(&["--max-line", "64"]);
+    let server = VIGIL.start(&["--max-line", "64"]);
     let mut client = server.connect();
     let mut writer = client.stream().try_clone().unwrap();
     let sender = thread::spawn(move || {
@@ -184,7 +168,7 @@ fn an_overlong_line_with_more_behind_it_ends_with_a_clean_eof() {
 /// sending after it, while the server is stopped.
 #[test]
 fn a_closing_line_is_followed_by_eof_even_when_input_crosses_it() {
-    let server = Server::start(&["--idle-timeout", "100ms", "--tick", "5ms"]);
+    let server = VIGIL.start(&["--idle-timeout", "100ms", "--tick", "5ms"]);
     let mut client = server.connect();
     let stream = client.stream().try_clone().unwrap();
     // Window: 100 ms idle; the server is stopped for the write so that the
@@ -203,7 +187,7 @@ fn a_closing_line_is_followed_by_eof_even_when_input_crosses_it() {
 /// answered at once, and the urgent byte is not part of the stream.
 #[test]
 fn lines_after_an_urgent_byte_are_answered() {
-    let server = Server::start(&["--idle-timeout", "5s"]);
+    let server = VIGIL.start(&["--idle-timeout", "5s"]);
     let mut client = server.connect();
     client.send(b"PING 0\n"); // accepted and drained before the stop
     client.expect(b"PONG 0");
@@ -230,7 +214,7 @@ fn lines_after_an_urgent_byte_are_answered() {
 /// give it).
 #[test]
 fn no_connection_is_served_after_the_shutdown_signal() {
-    let mut server = Server::start(&[]);
+    let mut server = VIGIL.start(&[]);
     server.signal("STOP");
     let mut late = Client::connect(server.addr); // waits in the backlog
     late.send(b"PING\n");

@@ -2,18 +2,24 @@
 //! waiting for a newline); past `--max-conns` a newcomer gets `BYE full`; a
 //! client that never reads is closed past `--max-output`, and none of these
 //! disturb the other clients.
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::io::Write;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use util::{assert_within, ms, Server, PATIENCE};
+use support::process::Vigil;
+use support::{assert_within, ms};
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
+
+/// Window: how soon a hog closed as a slow reader sees its writes fail (1 s
+/// of discarding without write progress, then the close, with slack).
+const WRITES_FAIL_WITHIN: Duration = Duration::from_secs(3);
 
 #[test]
 fn a_line_of_exactly_max_line_bytes_is_served() {
-    let server = Server::start(&["--max-line", "8"]);
+    let server = VIGIL.start(&["--max-line", "8"]);
     let mut client = server.connect();
     client.send(b"12345678\nPING 123\r\n");
     client.expect(b"12345678");
@@ -22,7 +28,7 @@ fn a_line_of_exactly_max_line_bytes_is_served() {
 
 #[test]
 fn an_overlong_line_gets_err_line_too_long_and_a_close() {
-    let server = Server::start(&["--max-line", "8"]);
+    let server = VIGIL.start(&["--max-line", "8"]);
     let mut client = server.connect();
     client.send(b"PING 1\n123456789\nPING 2\n");
     client.expect(b"PONG 1");
@@ -32,7 +38,7 @@ fn an_overlong_line_gets_err_line_too_long_and_a_close() {
 
 #[test]
 fn an_overlong_line_is_refused_before_its_newline() {
-    let server = Server::start(&["--max-line", "8"]);
+    let server = VIGIL.start(&["--max-line", "8"]);
     let mut client = server.connect();
     client.send(b"12345678");
     client.expect_silence(ms(100)); // window: 8 bytes may still be a line
@@ -46,7 +52,7 @@ fn an_overlong_line_is_refused_before_its_newline() {
 
 #[test]
 fn a_carriage_return_past_max_line_waits_for_its_newline() {
-    let server = Server::start(&["--max-line", "8"]);
+    let server = VIGIL.start(&["--max-line", "8"]);
     let mut client = server.connect();
     client.send(b"12345678\r");
     client.expect_silence(ms(100)); // window: "\r" may precede "\n"
@@ -56,7 +62,7 @@ fn a_carriage_return_past_max_line_waits_for_its_newline() {
 
 #[test]
 fn other_clients_are_unaffected_by_an_overlong_line() {
-    let server = Server::start(&["--max-line", "8"]);
+    let server = VIGIL.start(&["--max-line", "8"]);
     let mut bystander = server.connect();
     let mut offender = server.connect();
     offender.send(&[b'x'; 100]);
@@ -67,7 +73,7 @@ fn other_clients_are_unaffected_by_an_overlong_line() {
 
 #[test]
 fn past_max_conns_a_newcomer_gets_bye_full_and_later_one_fits_again() {
-    let server = Server::start(&["--max-conns", "2"]);
+    let server = VIGIL.start(&["--max-conns", "2"]);
     let mut first = server.connect();
     let mut second = server.connect();
     // Both answered: both accepted.
@@ -91,7 +97,7 @@ fn past_max_conns_a_newcomer_gets_bye_full_and_later_one_fits_again() {
 
 #[test]
 fn a_client_that_never_reads_is_closed_and_others_are_unaffected() {
-    let mut server = Server::start(&["--max-output", "4096", "--log-level", "debug"]);
+    let mut server = VIGIL.start(&["--max-output", "4096", "--log-level", "debug"]);
     let mut bystander = server.connect();
     let hog = server.connect();
     // Long pings, so that each reply is as long as its request: the
@@ -105,8 +111,8 @@ fn a_client_that_never_reads_is_closed_and_others_are_unaffected() {
     let hog_thread = thread::spawn(move || {
         // Once it is closed, the server discards what the hog sends for at
         // most 1 s without write progress, then closes the socket, and the
-        // writes fail. PATIENCE at most.
-        while started.elapsed() < PATIENCE {
+        // writes fail. WRITES_FAIL_WITHIN at most.
+        while started.elapsed() < WRITES_FAIL_WITHIN {
             if writer.write_all(&burst).is_err() {
                 return true;
             }
@@ -122,8 +128,9 @@ fn a_client_that_never_reads_is_closed_and_others_are_unaffected() {
         hog_thread.join().unwrap(),
         "the hog's writes kept succeeding"
     );
-    // Window: the buffers fill within a few MiB of input; PATIENCE at most.
-    assert!(started.elapsed() < PATIENCE);
+    // Window: the buffers fill within a few MiB of input; WRITES_FAIL_WITHIN
+    // at most.
+    assert!(started.elapsed() < WRITES_FAIL_WITHIN);
     bystander.send(b"PING\n");
     bystander.expect(b"PONG");
     drop(hog);

@@ -6,18 +6,20 @@
 //! fires early (measured from the client's write, which precedes the
 //! server's read) and, on a loaded 2-core machine, fires up to ~200 ms late;
 //! each test states its window.
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::time::Instant;
 
-use util::{assert_within, ms, Server};
+use support::process::Vigil;
+use support::{assert_within, ms};
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 const TICK: &str = "10ms";
 
 #[test]
 fn silence_past_the_idle_timeout_gets_bye_idle_then_close() {
-    let server = Server::start(&["--idle-timeout", "200ms", "--tick", TICK]);
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--tick", TICK]);
     let mut client = server.connect();
     client.send(b"PING\n");
     let last_byte = Instant::now();
@@ -30,7 +32,7 @@ fn silence_past_the_idle_timeout_gets_bye_idle_then_close() {
 
 #[test]
 fn a_connection_that_never_speaks_is_reaped_too() {
-    let server = Server::start(&["--idle-timeout", "200ms", "--tick", TICK]);
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--tick", TICK]);
     let connected = Instant::now();
     let mut client = server.connect();
     client.expect(b"BYE idle");
@@ -41,7 +43,7 @@ fn a_connection_that_never_speaks_is_reaped_too() {
 
 #[test]
 fn any_byte_extends_the_idle_deadline_even_without_a_newline() {
-    let server = Server::start(&["--idle-timeout", "200ms", "--tick", TICK]);
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--tick", TICK]);
     let mut client = server.connect();
     // One byte of an unfinished line every 100 ms, for 500 ms: 2.5 times
     // the idle timeout, yet never 200 ms of silence.
@@ -55,7 +57,7 @@ fn any_byte_extends_the_idle_deadline_even_without_a_newline() {
 
 #[test]
 fn heartbeats_shorter_than_the_idle_timeout_keep_a_connection_open() {
-    let server = Server::start(&["--idle-timeout", "200ms", "--tick", TICK]);
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--tick", TICK]);
     let mut client = server.connect();
     // 10 heartbeats 50 ms apart: 500 ms, 2.5 idle timeouts.
     for i in 0..10 {
@@ -75,7 +77,7 @@ fn heartbeats_shorter_than_the_idle_timeout_keep_a_connection_open() {
 /// The seed scenario: heartbeats, then a pause longer than the idle timeout.
 #[test]
 fn a_pause_longer_than_the_idle_timeout_ends_the_connection() {
-    let server = Server::start(&["--idle-timeout", "200ms", "--tick", TICK]);
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--tick", TICK]);
     let mut client = server.connect();
     let mut last_byte = Instant::now();
     for i in 1..=10 {
@@ -106,7 +108,7 @@ fn a_pause_longer_than_the_idle_timeout_ends_the_connection() {
 
 #[test]
 fn an_idle_timeout_of_zero_never_reaps() {
-    let server = Server::start(&["--idle-timeout", "0", "--tick", TICK]);
+    let server = VIGIL.start(&["--idle-timeout", "0", "--tick", TICK]);
     let mut client = server.connect();
     // Window: 500 ms of silence, 2.5 times the shortest timeout used here.
     client.expect_silence(ms(500));
@@ -116,7 +118,7 @@ fn an_idle_timeout_of_zero_never_reaps() {
 
 #[test]
 fn lifetime_closes_a_busy_connection() {
-    let server = Server::start(&[
+    let server = VIGIL.start(&[
         "--lifetime",
         "300ms",
         "--idle-timeout",
@@ -146,7 +148,7 @@ fn lifetime_closes_a_busy_connection() {
 
 #[test]
 fn a_probe_is_sent_after_silence_and_a_pong_keeps_the_connection() {
-    let server = Server::start(&[
+    let server = VIGIL.start(&[
         "--probe-after",
         "100ms",
         "--idle-timeout",
@@ -170,7 +172,7 @@ fn a_probe_is_sent_after_silence_and_a_pong_keeps_the_connection() {
 fn every_silence_gets_its_probe_on_time() {
     // A long idle timeout, so that a probe scheduled from the wrong
     // deadline (the idle one) shows as 500 ms instead of 100 ms.
-    let server = Server::start(&[
+    let server = VIGIL.start(&[
         "--probe-after",
         "100ms",
         "--idle-timeout",
@@ -190,7 +192,7 @@ fn every_silence_gets_its_probe_on_time() {
 
 #[test]
 fn an_unanswered_probe_ends_in_bye_idle() {
-    let server = Server::start(&[
+    let server = VIGIL.start(&[
         "--probe-after",
         "100ms",
         "--idle-timeout",

@@ -4,66 +4,26 @@
 //! line), and every connection accepted is open or closed for one reason
 //! at every scrape. Bad requests get 400, 404, 405 or 431; scrapes are not
 //! connections. Time window: a 500 ms idle timeout.
+#![cfg(feature = "cli")]
 
-mod scrape_util;
-mod util;
-
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use scrape_util::{http, scrape, scrape_until, Metrics};
-use util::{run_vigil, Server, PATIENCE};
+use support::client::Client;
+use support::process::{Server, Vigil};
+use support::scrape::{http, scrape, scrape_until, Metrics};
+use support::PATIENCE;
 
-/// A line client that counts the bytes it sends and receives.
-struct Peer {
-    reader: BufReader<TcpStream>,
-    sent: usize,
-    received: usize,
-}
-
-impl Peer {
-    fn connect(addr: SocketAddr) -> Peer {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        Peer {
-            reader: BufReader::new(stream),
-            sent: 0,
-            received: 0,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).expect("send");
-        self.sent += bytes.len();
-    }
-
-    /// The next line without its newline.
-    #[track_caller]
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        let n = self.reader.read_line(&mut line).expect("a line in time");
-        assert!(n > 0, "EOF where a line was expected");
-        self.received += n;
-        line.trim_end_matches('\n').to_owned()
-    }
-
-    /// Reads to EOF; returns what came.
-    fn rest(&mut self) -> String {
-        let mut rest = String::new();
-        self.reader.read_to_string(&mut rest).expect("EOF in time");
-        self.received += rest.len();
-        rest
-    }
-}
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 fn start(args: &[&str]) -> (Server, SocketAddr) {
     let mut all = vec!["--metrics", "127.0.0.1:0"];
     all.extend_from_slice(args);
-    let mut server = Server::start(&all);
+    let mut server = VIGIL.start(&all);
     let line = server
         .wait_for_output("serving metrics on ")
         .expect("vigil logs `serving metrics on <url>`");
@@ -150,43 +110,43 @@ fn scraped_counters_match_what_the_clients_saw() {
     let stop = Arc::new(AtomicBool::new(false));
     let a = {
         let stop = Arc::clone(&stop);
-        let mut a = Peer::connect(addr);
+        let mut a = Client::connect(addr);
         thread::spawn(move || {
             let mut pings = 0;
             while !stop.load(Ordering::Relaxed) {
                 a.send(b"PING\n");
-                assert_eq!(a.line(), "PONG");
+                a.expect(b"PONG");
                 pings += 1;
                 thread::sleep(Duration::from_millis(20));
             }
             a.send(b"PONG\n\nhello\n");
-            assert_eq!(a.line(), "hello");
+            a.expect(b"hello");
             a.send(b"QUIT\n");
-            assert_eq!(a.rest(), "BYE quit\n");
+            a.expect_rest(b"BYE quit\n");
             (a, pings)
         })
     };
 
-    let mut b = Peer::connect(addr);
+    let mut b = Client::connect(addr);
     b.send(b"QUIT\n");
-    assert_eq!(b.rest(), "BYE quit\n");
+    b.expect_rest(b"BYE quit\n");
     scrape_until(metrics, "B's quit", |m| closed(m, "quit") == 1.0).assert_accounted("vigil");
 
-    let mut c = Peer::connect(addr);
-    assert_eq!(c.rest(), "BYE idle\n");
+    let mut c = Client::connect(addr);
+    c.expect_rest(b"BYE idle\n");
     let m = scrape_until(metrics, "C reaped", |m| closed(m, "idle") == 1.0);
     m.assert_accounted("vigil");
     assert_eq!(m.histogram_count("vigil_reap_lateness_seconds"), 1.0);
 
     // A, D, E fill the server; F is refused.
-    let mut d = Peer::connect(addr);
-    let mut e = Peer::connect(addr);
+    let mut d = Client::connect(addr);
+    let mut e = Client::connect(addr);
     for peer in [&mut d, &mut e] {
         peer.send(b"PING\n");
-        assert_eq!(peer.line(), "PONG");
+        peer.expect(b"PONG");
     }
-    let mut f = Peer::connect(addr);
-    assert_eq!(f.rest(), "BYE full\n");
+    let mut f = Client::connect(addr);
+    f.expect_rest(b"BYE full\n");
     let m = scrape_until(metrics, "F refused", |m| closed(m, "full") == 1.0);
     m.assert_accounted("vigil");
     assert_eq!(open(&m), 3.0);
@@ -199,8 +159,10 @@ fn scraped_counters_match_what_the_clients_saw() {
 
     // One write, so that the server reads it whole before it closes.
     d.send(b"xxxxxxxxxxxxxxxxxxxx\n");
-    assert_eq!(d.rest(), "ERR line-too-long\n");
-    drop(e.reader);
+    d.expect_rest(b"ERR line-too-long\n");
+    // E hangs up; what it sent and received still counts.
+    let e_traffic = (e.sent(), e.received());
+    drop(e);
     scrape_until(metrics, "D and E closed", |m| {
         closed(m, "line-too-long") == 1.0 && closed(m, "peer-closed") == 1.0
     })
@@ -233,14 +195,9 @@ fn scraped_counters_match_what_the_clients_saw() {
     assert_eq!(lines("empty"), 1.0);
     assert_eq!(lines("quit"), 2.0);
     assert_eq!(lines("other"), 1.0);
-    let sent: usize = [a.sent, b.sent, c.sent, d.sent, e.sent, f.sent]
-        .iter()
-        .sum();
-    let received: usize = [
-        a.received, b.received, c.received, d.received, e.received, f.received,
-    ]
-    .iter()
-    .sum();
+    let peers = [&a, &b, &c, &d, &f];
+    let sent: usize = e_traffic.0 + peers.iter().map(|p| p.sent()).sum::<usize>();
+    let received: usize = e_traffic.1 + peers.iter().map(|p| p.received()).sum::<usize>();
     assert_eq!(m.value("vigil_received_bytes_total", &[]), sent as f64);
     assert_eq!(m.value("vigil_sent_bytes_total", &[]), received as f64);
     assert_eq!(m.value("vigil_timer_entries", &[]), 0.0);
@@ -327,7 +284,7 @@ fn bad_requests_get_their_status_and_scrapes_are_not_connections() {
 fn a_metrics_address_in_use_exits_1_with_one_line() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = run_vigil(&["--listen", "127.0.0.1:0", "--metrics", &addr]);
+    let output = VIGIL.run(&["--listen", "127.0.0.1:0", "--metrics", &addr]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");

@@ -1,15 +1,17 @@
 //! A peer that half-closes still gets its replies, then the server closes;
 //! a peer that resets is dropped quietly and the server serves the others.
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::thread;
 
-use util::{ms, Server};
+use support::ms;
+use support::process::Vigil;
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 #[test]
 fn a_half_closed_client_still_receives_its_replies_then_the_close() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PING 1\nhello\n");
     client.shutdown_write();
@@ -20,7 +22,7 @@ fn a_half_closed_client_still_receives_its_replies_then_the_close() {
 
 #[test]
 fn a_half_close_with_an_unfinished_line_closes_quietly() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PING 1\nPING 2"); // no newline before the FIN
     client.shutdown_write();
@@ -30,7 +32,7 @@ fn a_half_close_with_an_unfinished_line_closes_quietly() {
 
 #[test]
 fn a_reset_is_survived_and_others_are_served() {
-    let mut server = Server::start(&["--log-level", "debug"]);
+    let mut server = VIGIL.start(&["--log-level", "debug"]);
     let mut bystander = server.connect();
     for _ in 0..5 {
         let mut resetter = server.connect();

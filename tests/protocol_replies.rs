@@ -1,13 +1,15 @@
 //! Every row of the request/reply table: each request line gets exactly its
 //! reply, byte for byte, in request order.
+#![cfg(feature = "cli")]
 
-mod util;
+use support::ms;
+use support::process::Vigil;
 
-use util::{ms, Server};
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 #[test]
 fn ping_is_answered_pong() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PING\n");
     client.expect(b"PONG");
@@ -15,7 +17,7 @@ fn ping_is_answered_pong() {
 
 #[test]
 fn ping_payload_comes_back_byte_for_byte() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PING 42\nPING a  b \nPING \0\x01\xff\xfe\rz\n");
     client.expect(b"PONG 42");
@@ -25,7 +27,7 @@ fn ping_payload_comes_back_byte_for_byte() {
 
 #[test]
 fn ping_with_an_empty_payload_keeps_its_space() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PING \n");
     client.expect(b"PONG ");
@@ -33,7 +35,7 @@ fn ping_with_an_empty_payload_keeps_its_space() {
 
 #[test]
 fn pong_gets_no_reply() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PONG\nPONG 7\nPONG anything at all\nPING 1\n");
     // The first reply is the one to PING: the PONGs were silent.
@@ -42,7 +44,7 @@ fn pong_gets_no_reply() {
 
 #[test]
 fn an_empty_line_gets_no_reply() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"\n\r\n\nPING 1\n");
     client.expect(b"PONG 1");
@@ -51,7 +53,7 @@ fn an_empty_line_gets_no_reply() {
 
 #[test]
 fn quit_is_answered_bye_quit_then_closed() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"QUIT\n");
     client.expect(b"BYE quit");
@@ -60,7 +62,7 @@ fn quit_is_answered_bye_quit_then_closed() {
 
 #[test]
 fn lines_after_quit_are_not_answered() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PING 1\nQUIT\nPING 2\n");
     client.expect(b"PONG 1");
@@ -70,7 +72,7 @@ fn lines_after_quit_are_not_answered() {
 
 #[test]
 fn any_other_line_is_echoed_verbatim() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"hello world\nping\nPINGX\nQUITTER\n PING\n\x00\xff bytes\n");
     for line in [
@@ -87,7 +89,7 @@ fn any_other_line_is_echoed_verbatim() {
 
 #[test]
 fn carriage_return_before_newline_is_dropped() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PING 1\r\nhello\r\nQUIT\r\n");
     client.expect(b"PONG 1");
@@ -97,7 +99,7 @@ fn carriage_return_before_newline_is_dropped() {
 
 #[test]
 fn replies_to_thousands_of_pipelined_lines_come_in_order() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     const LINES: usize = 5_000;
     let mut burst = Vec::new();
@@ -115,7 +117,7 @@ fn replies_to_thousands_of_pipelined_lines_come_in_order() {
 
 #[test]
 fn lines_split_into_one_byte_writes_are_joined() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     for &byte in b"PING split\r\nhello\n".iter() {
         client.send(&[byte]);
@@ -127,7 +129,7 @@ fn lines_split_into_one_byte_writes_are_joined() {
 
 #[test]
 fn a_carriage_return_newline_split_across_writes_is_one_line_end() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PING 1\r");
     std::thread::sleep(ms(20));
@@ -137,7 +139,7 @@ fn a_carriage_return_newline_split_across_writes_is_one_line_end() {
 
 #[test]
 fn many_clients_are_answered_independently() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut clients: Vec<_> = (0..20).map(|_| server.connect()).collect();
     for (i, client) in clients.iter_mut().enumerate() {
         client.send(format!("PING {i}\n").as_bytes());

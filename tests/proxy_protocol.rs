@@ -4,12 +4,14 @@
 //! missing or malformed header gets `ERR proxy-header` and the close, and
 //! nothing sent after it is answered; a header that never completes is
 //! reaped by the idle timeout.
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::thread;
 
-use util::{ms, Server};
+use support::ms;
+use support::process::{Server, Vigil};
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 /// A v2 header: `command` 0 (LOCAL) or 1 (PROXY), `family` byte, `body`.
 fn v2(command: u8, family: u8, body: &[u8]) -> Vec<u8> {
@@ -30,7 +32,7 @@ fn v2_inet() -> Vec<u8> {
 }
 
 fn server() -> Server {
-    Server::start(&["--proxy-protocol", "--log-level", "debug"])
+    VIGIL.start(&["--proxy-protocol", "--log-level", "debug"])
 }
 
 #[test]
@@ -139,7 +141,7 @@ fn malformed_and_truncated_headers_get_err_proxy_header() {
 
 #[test]
 fn a_header_that_never_completes_is_reaped_when_idle() {
-    let server = Server::start(&["--proxy-protocol", "--idle-timeout", "300ms"]);
+    let server = VIGIL.start(&["--proxy-protocol", "--idle-timeout", "300ms"]);
     let mut client = server.connect();
     client.send(b"PROXY TCP4 192.0.2.1 ");
     client.expect(b"BYE idle");
@@ -148,7 +150,7 @@ fn a_header_that_never_completes_is_reaped_when_idle() {
 
 #[test]
 fn without_the_flag_a_header_is_just_a_line() {
-    let server = Server::start(&[]);
+    let server = VIGIL.start(&[]);
     let mut client = server.connect();
     client.send(b"PROXY TCP4 192.0.2.1 127.0.0.1 56324 7373\r\nPING\n");
     client.expect(b"PROXY TCP4 192.0.2.1 127.0.0.1 56324 7373");

@@ -9,14 +9,12 @@
 //! where it lives (`an_id_of_another_generation_is_stale` in
 //! `src/reactor/mod.rs`).
 
-mod reactor_support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
-use reactor_support::{config_ms, Server};
+use support::in_process::{config_ms, Server};
 use vigil::CloseReason;
 
 #[test]
@@ -46,7 +44,8 @@ fn churn_never_crosses_connections() {
     for worker in workers {
         worker.join().unwrap();
     }
-    let stats = server.stop();
+    let reactor = server.stop();
+    let stats = reactor.stats();
     assert_eq!(stats.accepted, 600);
     assert_eq!(stats.closed(CloseReason::Idle), 0);
 }
@@ -59,16 +58,16 @@ fn a_dead_connections_timer_does_not_close_its_successor() {
         let mut client = server.connect();
         client.send(b"idle 40\n");
         client.send(b"quit\n");
-        assert_eq!(client.line().as_deref(), Some("bye quit"));
+        client.expect(b"bye quit");
     }
     // Their successors reuse the slots; none may be closed by an old timer.
     let mut successors: Vec<_> = (0..20).map(|_| server.connect()).collect();
     for client in &mut successors {
-        assert!(!client.closed_within(Duration::from_millis(10)));
+        client.expect_silence(Duration::from_millis(10));
     }
     thread::sleep(Duration::from_millis(150));
     for client in &mut successors {
         client.send(b"alive\n");
-        assert_eq!(client.line().as_deref(), Some("alive"));
+        client.expect(b"alive");
     }
 }

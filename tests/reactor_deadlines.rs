@@ -6,12 +6,10 @@
 //! and no later than the deadline plus 150 ms (scheduling slack on a loaded
 //! 2-core CI machine).
 
-mod reactor_support;
-
 use std::thread::sleep;
 use std::time::Duration;
 
-use reactor_support::{config_ms, Server};
+use support::in_process::{config_ms, Server};
 use vigil::CloseReason;
 
 const SLACK_MS: u128 = 150;
@@ -21,15 +19,15 @@ fn idle_connection_is_closed_on_time() {
     let server = Server::start(config_ms(150));
     let mut client = server.connect();
     client.send(b"hello\n");
-    assert_eq!(client.line().as_deref(), Some("hello"));
-    assert_eq!(client.line().as_deref(), Some("bye idle"));
-    let waited = client.elapsed_ms();
+    client.expect(b"hello");
+    client.expect(b"bye idle");
+    let waited = client.since_send().as_millis();
     assert!(
         (150..150 + SLACK_MS).contains(&waited),
         "closed after {waited} ms"
     );
-    assert_eq!(client.line(), None);
-    assert_eq!(server.stop().closed(CloseReason::Idle), 1);
+    client.expect_closed();
+    assert_eq!(server.stop().stats().closed(CloseReason::Idle), 1);
 }
 
 #[test]
@@ -42,9 +40,9 @@ fn any_byte_even_a_partial_line_extends_the_deadline() {
         sleep(Duration::from_millis(60));
     }
     client.send(b"\n");
-    assert_eq!(client.line().as_deref(), Some("xxxxxxxx"));
-    assert_eq!(client.line().as_deref(), Some("bye idle"));
-    let waited = client.elapsed_ms();
+    client.expect(b"xxxxxxxx");
+    client.expect(b"bye idle");
+    let waited = client.since_send().as_millis();
     assert!(
         (150..150 + SLACK_MS).contains(&waited),
         "closed after {waited} ms"
@@ -61,18 +59,19 @@ fn lifetime_closes_an_active_connection() {
     // Heartbeat every 30 ms: idle never fires, lifetime does at 250 ms.
     let line = loop {
         client.send(b"\n");
-        match client.line() {
-            Some(line) if line.is_empty() => sleep(Duration::from_millis(30)),
-            other => break other,
+        let line = client.line();
+        if !line.is_empty() {
+            break line;
         }
+        sleep(Duration::from_millis(30));
     };
-    assert_eq!(line.as_deref(), Some("bye lifetime"));
+    assert_eq!(line.escape_ascii().to_string(), "bye lifetime");
     let lived = opened.elapsed().as_millis();
     assert!(
         (250..250 + SLACK_MS).contains(&lived),
         "closed after {lived} ms"
     );
-    assert_eq!(server.stop().closed(CloseReason::Lifetime), 1);
+    assert_eq!(server.stop().stats().closed(CloseReason::Lifetime), 1);
 }
 
 #[test]
@@ -86,19 +85,20 @@ fn probe_fires_once_and_an_answer_keeps_the_connection() {
     let mut answering = server.connect();
     let mut silent = server.connect();
     for _ in 0..3 {
-        assert_eq!(answering.line().as_deref(), Some("probe"));
-        let quiet = answering.elapsed_ms();
+        answering.expect(b"probe");
+        let quiet = answering.since_send().as_millis();
         assert!(
             (80..80 + SLACK_MS).contains(&quiet),
             "probed after {quiet} ms"
         );
         answering.send(b"pong\n");
-        assert_eq!(answering.line().as_deref(), Some("pong"));
+        answering.expect(b"pong");
     }
     // One probe per silence, then the idle close at 400 ms.
-    assert_eq!(silent.line().as_deref(), Some("probe"));
-    assert_eq!(silent.line().as_deref(), Some("bye idle"));
-    let stats = server.stop();
+    silent.expect(b"probe");
+    silent.expect(b"bye idle");
+    let reactor = server.stop();
+    let stats = reactor.stats();
     assert_eq!(stats.closed(CloseReason::Idle), 1);
     assert_eq!(stats.closed(CloseReason::Shutdown), 1);
 }
@@ -110,11 +110,11 @@ fn handler_overrides_one_connections_idle_timeout() {
     let mut short = server.connect();
     long.send(b"idle 400\n");
     short.send(b"\n");
-    assert_eq!(short.line().as_deref(), Some(""));
-    assert_eq!(short.line().as_deref(), Some("bye idle"));
-    assert!(short.elapsed_ms() < 100 + SLACK_MS);
-    assert_eq!(long.line().as_deref(), Some("bye idle"));
-    let waited = long.elapsed_ms();
+    short.expect(b"");
+    short.expect(b"bye idle");
+    assert!(short.since_send().as_millis() < 100 + SLACK_MS);
+    long.expect(b"bye idle");
+    let waited = long.since_send().as_millis();
     assert!(
         (400..400 + SLACK_MS).contains(&waited),
         "closed after {waited} ms"
@@ -126,8 +126,8 @@ fn shortening_an_override_takes_effect_before_the_old_deadline() {
     let server = Server::start(config_ms(1000));
     let mut client = server.connect();
     client.send(b"idle 50\n");
-    assert_eq!(client.line().as_deref(), Some("bye idle"));
-    let waited = client.elapsed_ms();
+    client.expect(b"bye idle");
+    let waited = client.since_send().as_millis();
     assert!(
         (50..50 + SLACK_MS).contains(&waited),
         "closed after {waited} ms"
@@ -135,16 +135,16 @@ fn shortening_an_override_takes_effect_before_the_old_deadline() {
 
     let mut client = server.connect();
     client.send(b"life 60\n");
-    assert_eq!(client.line().as_deref(), Some("bye lifetime"));
+    client.expect(b"bye lifetime");
 }
 
 #[test]
 fn idle_timeout_off_keeps_silent_connections() {
     let server = Server::start(config_ms(0));
     let mut client = server.connect();
-    assert!(!client.closed_within(Duration::from_millis(300)));
+    client.expect_silence(Duration::from_millis(300));
     client.send(b"still here\n");
-    assert_eq!(client.line().as_deref(), Some("still here"));
+    client.expect(b"still here");
 }
 
 /// A huge interval means "never": tick arithmetic saturates instead of
@@ -159,10 +159,11 @@ fn huge_intervals_mean_never() {
     let server = Server::start(config);
     let mut client = server.connect();
     client.send(b"still here\n"); // counters change: a report is scheduled
-    assert_eq!(client.line().as_deref(), Some("still here"));
+    client.expect(b"still here");
     client.send(b"quit\n");
-    assert_eq!(client.line().as_deref(), Some("bye quit"));
+    client.expect(b"bye quit");
     drop(client);
-    let stats = server.stop();
+    let reactor = server.stop();
+    let stats = reactor.stats();
     assert_eq!(stats.closed(CloseReason::Quit), 1);
 }

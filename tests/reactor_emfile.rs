@@ -3,57 +3,32 @@
 //! neither dies nor spins while descriptors are short, keeps serving the
 //! connections it has, warns once for the episode, and accepts the
 //! connections waiting in the backlog once descriptors free up.
+#![cfg(feature = "cli")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use support::process::{Server, Vigil};
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 /// Descriptors the child may hold: a handful for itself, the rest for
 /// connections.
 const NOFILE: u32 = 32;
 
-struct Vigil {
-    child: Child,
-    addr: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Vigil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Vigil {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n {NOFILE} && exec \"$0\" --listen 127.0.0.1:0 --idle-timeout 0 --log-level info 2>&1"
-        ))
-        .arg(env!("CARGO_BIN_EXE_vigil"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, log) = mpsc::channel();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let addr = loop {
-        let line = log
-            .recv_timeout(Duration::from_secs(10))
-            .expect("no listening line");
-        if let Some((_, addr)) = line.split_once("listening on ") {
-            break addr.trim().parse().unwrap();
-        }
-    };
-    Vigil { child, addr, log }
+/// `vigil` with `RLIMIT_NOFILE` at [`NOFILE`], set by a shell first.
+fn start() -> Server {
+    Server::start_with(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+        "ulimit -n {NOFILE} && exec \"$0\" --listen 127.0.0.1:0 --idle-timeout 0 --log-level info"
+    ))
+            .arg(VIGIL.0),
+    )
 }
 
 /// CPU time (user + system) the process has used, in clock ticks (1/100 s).
@@ -111,7 +86,7 @@ fn fd_exhaustion_pauses_accepting_without_spinning_and_recovers() {
     );
 
     // Window: 1 s of exhaustion may cost at most 0.1 s of CPU (no busy loop).
-    let pid = vigil.child.id();
+    let pid = vigil.pid();
     let before = cpu_ticks(pid);
     thread::sleep(Duration::from_secs(1));
     let spent = cpu_ticks(pid) - before;
@@ -142,14 +117,14 @@ fn fd_exhaustion_pauses_accepting_without_spinning_and_recovers() {
     }
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    let log: Vec<String> = vigil.log.try_iter().collect();
+    let log = vigil.output_so_far();
     let warnings = log
         .iter()
         .filter(|l| l.contains("out of file descriptors"))
         .count();
     assert_eq!(warnings, 1, "{log:#?}");
     assert!(
-        vigil.child.try_wait().unwrap().is_none(),
+        vigil.is_running(),
         "the server exited while descriptors were short"
     );
 }

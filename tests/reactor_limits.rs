@@ -3,8 +3,6 @@
 //! reader without growing memory; a flooding peer cannot starve others; a
 //! reset or half-close touches only its own connection.
 
-mod reactor_support;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use reactor_support::{config_ms, Script, Server};
+use support::in_process::{config_ms, Script, Server};
 use vigil::CloseReason;
 
 #[test]
@@ -30,22 +28,23 @@ fn over_max_connections_the_newcomer_is_told_and_closed() {
     let mut second = server.connect();
     first.send(b"1\n");
     second.send(b"2\n");
-    assert_eq!(first.line().as_deref(), Some("1"));
-    assert_eq!(second.line().as_deref(), Some("2"));
+    first.expect(b"1");
+    second.expect(b"2");
 
     let mut third = server.connect();
-    assert_eq!(third.line().as_deref(), Some("full"));
-    assert_eq!(third.line(), None);
+    third.expect(b"full");
+    third.expect_closed();
 
     // A slot frees up: the next newcomer is served.
     first.send(b"quit\n");
-    assert_eq!(first.line().as_deref(), Some("bye quit"));
-    assert_eq!(first.line(), None);
+    first.expect(b"bye quit");
+    first.expect_closed();
     let mut fourth = server.connect();
     fourth.send(b"4\n");
-    assert_eq!(fourth.line().as_deref(), Some("4"));
+    fourth.expect(b"4");
 
-    let stats = server.stop();
+    let reactor = server.stop();
+    let stats = reactor.stats();
     assert_eq!(stats.closed(CloseReason::Full), 1);
     assert_eq!(stats.peak_open, 2);
 }
@@ -80,8 +79,8 @@ fn a_peer_that_never_reads_is_closed_as_a_slow_reader() {
     );
 
     bystander.send(b"unaffected\n");
-    assert_eq!(bystander.line().as_deref(), Some("unaffected"));
-    assert_eq!(server.stop().closed(CloseReason::SlowReader), 1);
+    bystander.expect(b"unaffected");
+    assert_eq!(server.stop().stats().closed(CloseReason::SlowReader), 1);
 }
 
 #[test]
@@ -114,7 +113,7 @@ fn a_flooding_peer_does_not_starve_the_others() {
     for i in 0..50 {
         let started = Instant::now();
         client.send(format!("ping {i}\n").as_bytes());
-        assert_eq!(client.line(), Some(format!("ping {i}")));
+        client.expect(format!("ping {i}").as_bytes());
         worst = worst.max(started.elapsed());
     }
     stop.store(true, Ordering::Relaxed);
@@ -148,14 +147,15 @@ fn resets_and_half_closes_touch_only_their_connection() {
     }
 
     bystander.send(b"still served\n");
-    assert_eq!(bystander.line().as_deref(), Some("still served"));
+    bystander.expect(b"still served");
     // The dropped clients cannot see their close: wait (1 s at most) until
     // the server has closed all 21 before stopping it.
     let waited = Instant::now();
     while closes.load(Ordering::SeqCst) < 21 && waited.elapsed() < Duration::from_secs(1) {
         thread::sleep(Duration::from_millis(5));
     }
-    let stats = server.stop();
+    let reactor = server.stop();
+    let stats = reactor.stats();
     // The half-close is a FIN; a dropped client whose echo arrived unread
     // sends a reset instead.
     assert!(stats.closed(CloseReason::PeerClosed) >= 1);

@@ -7,62 +7,39 @@
 //! listener. Time windows: scrape timeouts of 200 ms, probes every 50 ms.
 #![cfg(feature = "metrics")]
 
-mod scrape_util;
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread::{self, JoinHandle};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use scrape_util::{http, scrape, scrape_until, Metrics, PATIENCE};
+use support::client::Client;
+use support::in_process::Server;
+use support::scrape::{http, scrape, scrape_until, Metrics};
+use support::PATIENCE;
 use vigil::metrics::Exposition;
-use vigil::{CloseReason, Config, LineProtocol, Reactor, ScrapeConfig, ShutdownHandle};
+use vigil::{CloseReason, Config, LineProtocol, Reactor, ScrapeConfig};
 
-/// A `LineProtocol` reactor serving metrics, on its own thread.
-struct Served {
-    addr: SocketAddr,
-    metrics: SocketAddr,
-    handle: ShutdownHandle,
-    thread: JoinHandle<Reactor<LineProtocol>>,
-}
-
-impl Served {
-    fn start(config: Config, scrape: ScrapeConfig) -> Served {
-        let mut reactor = Reactor::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            config,
-            LineProtocol::new(64),
-        )
+/// A `LineProtocol` reactor serving metrics on its own thread, and the
+/// metrics listener's address.
+fn start(config: Config, scrape: ScrapeConfig) -> (Server<LineProtocol>, SocketAddr) {
+    let mut reactor = Reactor::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        config,
+        LineProtocol::new(64),
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics = listener.local_addr().unwrap();
+    reactor
+        .serve_metrics(listener, scrape, |m, protocol: &LineProtocol, body| {
+            Exposition::new("vigil", None)
+                .reactor(m, LineProtocol::close_label)
+                .lines(protocol.lines())
+                .encode(body)
+                .unwrap();
+        })
         .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let metrics = listener.local_addr().unwrap();
-        reactor
-            .serve_metrics(listener, scrape, |m, protocol: &LineProtocol, body| {
-                Exposition::new("vigil", None)
-                    .reactor(m, LineProtocol::close_label)
-                    .lines(protocol.lines())
-                    .encode(body)
-                    .unwrap();
-            })
-            .unwrap();
-        let addr = reactor.local_addr().unwrap();
-        let handle = reactor.shutdown_handle();
-        let thread = thread::spawn(move || {
-            reactor.run().unwrap();
-            reactor
-        });
-        Served {
-            addr,
-            metrics,
-            handle,
-            thread,
-        }
-    }
-
-    fn stop(self) -> Reactor<LineProtocol> {
-        self.handle.shutdown();
-        self.thread.join().unwrap()
-    }
+    (Server::spawn(reactor), metrics)
 }
 
 fn short_scrapes() -> ScrapeConfig {
@@ -71,40 +48,13 @@ fn short_scrapes() -> ScrapeConfig {
     scrape
 }
 
-fn line_client(addr: SocketAddr) -> BufReader<TcpStream> {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    BufReader::new(stream)
-}
-
-fn next_line(client: &mut BufReader<TcpStream>) -> String {
-    let mut line = String::new();
-    client.read_line(&mut line).expect("a line in time");
-    line.trim_end().to_owned()
-}
-
-/// Whether the server closes `stream` within [`PATIENCE`] (EOF or reset).
-fn closed_by_server(stream: &mut TcpStream) -> bool {
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut buf = [0; 512];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
-}
-
 #[test]
 fn a_silent_or_slow_scraper_is_closed_while_others_are_served() {
-    let served = Served::start(Config::default(), short_scrapes());
-    let mut silent = TcpStream::connect(served.metrics).unwrap();
-    let mut slow = TcpStream::connect(served.metrics).unwrap();
+    let (served, metrics) = start(Config::default(), short_scrapes());
+    let mut silent = Client::connect(metrics);
+    let mut slow = Client::connect(metrics);
     let dribble = {
-        let mut slow = slow.try_clone().unwrap();
+        let mut slow = slow.stream().try_clone().unwrap();
         thread::spawn(move || {
             // One byte every 20 ms of a request that never ends: each byte
             // is on time, the request as a whole is not.
@@ -118,13 +68,13 @@ fn a_silent_or_slow_scraper_is_closed_while_others_are_served() {
         })
     };
     // Served meanwhile.
-    let m = scrape(served.metrics);
+    let m = scrape(metrics);
     assert!(m.value("vigil_scrape_connections", &[]) >= 1.0);
 
-    assert!(closed_by_server(&mut silent), "a silent scraper stays open");
-    assert!(closed_by_server(&mut slow), "a slow scraper stays open");
+    assert!(silent.closed_by_server(), "a silent scraper stays open");
+    assert!(slow.closed_by_server(), "a slow scraper stays open");
     dribble.join().unwrap();
-    let m = scrape_until(served.metrics, "only this scrape open", |m| {
+    let m = scrape_until(metrics, "only this scrape open", |m| {
         m.value("vigil_scrape_connections", &[]) == 1.0
     });
     // Scrapes are not connections.
@@ -136,12 +86,12 @@ fn a_silent_or_slow_scraper_is_closed_while_others_are_served() {
 fn scrapers_past_the_limit_wait_for_a_free_slot() {
     let mut config = short_scrapes();
     config.max_connections = 1;
-    let served = Served::start(Config::default(), config);
-    let mut silent = TcpStream::connect(served.metrics).unwrap();
+    let (served, metrics) = start(Config::default(), config);
+    let mut silent = Client::connect(metrics);
     // Waits in the backlog until the silent one is closed at its timeout.
-    let m = scrape(served.metrics);
+    let m = scrape(metrics);
     assert_eq!(m.value("vigil_scrape_connections", &[]), 1.0);
-    assert!(closed_by_server(&mut silent));
+    assert!(silent.closed_by_server());
     served.stop();
 }
 
@@ -153,20 +103,17 @@ fn many_scrapers_at_once_do_not_hold_up_heartbeats() {
     const SCRAPES: usize = 10;
     let mut config = Config::default();
     config.idle_timeout = Some(Duration::from_secs(1));
-    let served = Served::start(config, ScrapeConfig::default());
+    let (served, metrics) = start(config, ScrapeConfig::default());
 
     let heartbeats: Vec<_> = (0..HEARTBEATS)
         .map(|_| {
-            let mut client = line_client(served.addr);
+            let mut client = served.connect();
             thread::spawn(move || {
                 let mut slowest = Duration::ZERO;
                 for i in 0..PINGS {
                     let sent = Instant::now();
-                    client
-                        .get_mut()
-                        .write_all(format!("PING {i}\n").as_bytes())
-                        .unwrap();
-                    assert_eq!(next_line(&mut client), format!("PONG {i}"));
+                    client.send(format!("PING {i}\n").as_bytes());
+                    client.expect(format!("PONG {i}").as_bytes());
                     slowest = slowest.max(sent.elapsed());
                     thread::sleep(Duration::from_millis(10));
                 }
@@ -176,7 +123,6 @@ fn many_scrapers_at_once_do_not_hold_up_heartbeats() {
         .collect();
     let scrapers: Vec<_> = (0..SCRAPERS)
         .map(|_| {
-            let metrics = served.metrics;
             thread::spawn(move || {
                 let mut ok = 0;
                 for _ in 0..SCRAPES {
@@ -218,14 +164,14 @@ fn probes_answers_and_reap_lateness_are_counted() {
     config.probe_after = Some(Duration::from_millis(50));
     config.idle_timeout = Some(Duration::from_secs(2));
     config.lifetime = None;
-    let served = Served::start(config, ScrapeConfig::default());
-    let mut client = line_client(served.addr);
-    assert_eq!(next_line(&mut client), "PING");
-    client.get_mut().write_all(b"PONG\n").unwrap();
-    assert_eq!(next_line(&mut client), "PING");
-    client.get_mut().write_all(b"PONG\nQUIT\n").unwrap();
-    assert_eq!(next_line(&mut client), "BYE quit");
-    let m = scrape_until(served.metrics, "the quit", |m| {
+    let (served, metrics) = start(config, ScrapeConfig::default());
+    let mut client = served.connect();
+    client.expect(b"PING");
+    client.send(b"PONG\n");
+    client.expect(b"PING");
+    client.send(b"PONG\nQUIT\n");
+    client.expect(b"BYE quit");
+    let m = scrape_until(metrics, "the quit", |m| {
         m.value("vigil_connections_open", &[]) == 0.0
     });
     assert_eq!(m.value("vigil_probes_sent_total", &[]), 2.0);
@@ -240,10 +186,10 @@ fn probes_answers_and_reap_lateness_are_counted() {
     // Lifetime closes are reaps too.
     let mut config = Config::default();
     config.lifetime = Some(Duration::from_millis(100));
-    let served = Served::start(config, ScrapeConfig::default());
-    let mut client = line_client(served.addr);
-    assert_eq!(next_line(&mut client), "BYE lifetime");
-    let m = scrape_until(served.metrics, "the lifetime close", |m| {
+    let (served, metrics) = start(config, ScrapeConfig::default());
+    let mut client = served.connect();
+    client.expect(b"BYE lifetime");
+    let m = scrape_until(metrics, "the lifetime close", |m| {
         m.value("vigil_connections_closed_total", &[("reason", "lifetime")]) == 1.0
     });
     let lateness = m.histogram("vigil_reap_lateness_seconds");
@@ -255,24 +201,12 @@ fn probes_answers_and_reap_lateness_are_counted() {
 fn an_embedder_renders_under_its_own_prefix_with_a_worker_label() {
     let mut config = Config::default();
     config.idle_timeout = Some(Duration::from_millis(100));
-    let mut reactor = Reactor::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        config,
-        LineProtocol::default(),
-    )
-    .unwrap();
-    let addr = reactor.local_addr().unwrap();
-    let handle = reactor.shutdown_handle();
-    let server = thread::spawn(move || {
-        reactor.run().unwrap();
-        reactor
-    });
-    let mut client = line_client(addr);
-    client.get_mut().write_all(b"PING\n").unwrap();
-    assert_eq!(next_line(&mut client), "PONG");
-    assert_eq!(next_line(&mut client), "BYE idle");
-    handle.shutdown();
-    let reactor = server.join().unwrap();
+    let server = Server::with_handler(config, LineProtocol::default());
+    let mut client = server.connect();
+    client.send(b"PING\n");
+    client.expect(b"PONG");
+    client.expect(b"BYE idle");
+    let reactor = server.stop();
 
     let mut text = String::new();
     Exposition::new("edge", Some("2"))

@@ -1,21 +1,23 @@
 //! SIGTERM and SIGINT: the server stops accepting, sends `BYE shutdown` to
 //! every client, closes them and exits 0 within 2 s, even when a client
 //! never reads.
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{ms, Server};
+use support::ms;
+use support::process::Vigil;
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 /// The window for the process to exit after the signal.
 const EXIT_WITHIN: Duration = Duration::from_secs(2);
 
 fn shuts_down_on(signal: &str) {
-    let mut server = Server::start(&[]);
+    let mut server = VIGIL.start(&[]);
     let mut clients: Vec<_> = (0..3).map(|_| server.connect()).collect();
     for client in &mut clients {
         client.send(b"PING\n");
@@ -56,7 +58,7 @@ fn sigint_says_bye_shutdown_and_exits_0() {
 #[test]
 fn a_client_that_never_reads_does_not_hold_up_the_shutdown() {
     // An output limit high enough that the hog is still open at the signal.
-    let mut server = Server::start(&["--max-output", "100000000"]);
+    let mut server = VIGIL.start(&["--max-output", "100000000"]);
     let hog = server.connect();
     // Fill both directions: replies pile up unread in the server.
     let mut writer = hog.stream().try_clone().unwrap();
@@ -79,7 +81,7 @@ fn a_client_that_never_reads_does_not_hold_up_the_shutdown() {
 #[test]
 fn a_drain_spreads_the_closes_evenly() {
     const CLIENTS: usize = 20;
-    let mut server = Server::start(&["--drain", "1s", "--tick", "5ms"]);
+    let mut server = VIGIL.start(&["--drain", "1s", "--tick", "5ms"]);
     let mut clients: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
     for client in &mut clients {
         client.send(b"PING\n");
@@ -115,7 +117,7 @@ fn a_drain_spreads_the_closes_evenly() {
 /// A second signal ends a drain at once.
 #[test]
 fn a_second_signal_ends_the_drain() {
-    let mut server = Server::start(&["--drain", "10s"]);
+    let mut server = VIGIL.start(&["--drain", "10s"]);
     let mut clients: Vec<_> = (0..10).map(|_| server.connect()).collect();
     for client in &mut clients {
         client.send(b"PING\n");

@@ -14,8 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use vigil::{TimerKey, Wheel};
 
-mod rng;
-use rng::Rng;
+use support::rng::Rng;
 
 /// Ticks per hour and per year at vigil's default 10 ms tick.
 const HOUR: u64 = 3600 * 100;

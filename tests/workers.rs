@@ -4,8 +4,7 @@
 //! SIGTERM or SIGINT stops every worker and exits 0; its workers stop when
 //! it is killed; `--workers auto` sizes the count by `--max-conns` and the
 //! descriptor limit.
-
-mod util;
+#![cfg(feature = "cli")]
 
 use std::collections::HashSet;
 use std::fs;
@@ -14,7 +13,11 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{ms, Server, PATIENCE};
+use support::client::Client;
+use support::process::{Server, Vigil};
+use support::{ms, PATIENCE};
+
+const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
 /// Clients opened to show that connections reach every process: the kernel
 /// hashes each connection's addresses, so 64 all landing on one of two
@@ -61,7 +64,7 @@ fn wait_for_children(parent: u32, n: usize) -> Vec<u32> {
 /// Opens [`CLIENTS`] connections to `addr`, checks each is served, and
 /// counts the servers that logged opening at least one of them.
 fn serving(servers: &mut [&mut Server], addr: std::net::SocketAddr) -> usize {
-    let mut clients: Vec<_> = (0..CLIENTS).map(|_| util::Client::connect(addr)).collect();
+    let mut clients: Vec<_> = (0..CLIENTS).map(|_| Client::connect(addr)).collect();
     for client in &mut clients {
         client.send(b"PING\n");
         client.expect(b"PONG");
@@ -77,9 +80,9 @@ fn serving(servers: &mut [&mut Server], addr: std::net::SocketAddr) -> usize {
 
 #[test]
 fn two_reuse_port_servers_on_one_port_both_serve() {
-    let mut first = Server::start(&["--reuse-port", "--log-level", "debug"]);
+    let mut first = VIGIL.start(&["--reuse-port", "--log-level", "debug"]);
     let addr = first.addr.to_string();
-    let mut second = Server::start(&["--reuse-port", "--log-level", "debug", "--listen", &addr]);
+    let mut second = VIGIL.start(&["--reuse-port", "--log-level", "debug", "--listen", &addr]);
     assert_eq!(second.addr, first.addr);
     let addr = first.addr;
     assert_eq!(serving(&mut [&mut first, &mut second], addr), 2);
@@ -87,14 +90,14 @@ fn two_reuse_port_servers_on_one_port_both_serve() {
 
 #[test]
 fn without_reuse_port_the_second_server_cannot_bind() {
-    let first = Server::start(&[]);
-    let output = util::run_vigil(&["--listen", &first.addr.to_string(), "--reuse-port"]);
+    let first = VIGIL.start(&[]);
+    let output = VIGIL.run(&["--listen", &first.addr.to_string(), "--reuse-port"]);
     assert_eq!(output.status.code(), Some(1));
 }
 
 #[test]
 fn workers_share_one_port_are_restarted_and_stop_on_sigterm() {
-    let mut server = Server::start(&["--workers", "2", "--log-level", "debug"]);
+    let mut server = VIGIL.start(&["--workers", "2", "--log-level", "debug"]);
     assert_ne!(server.addr.port(), 0);
     let supervisor = server.pid();
     let workers = wait_for_children(supervisor, 2);
@@ -160,7 +163,7 @@ fn workers_share_one_port_are_restarted_and_stop_on_sigterm() {
 
 #[test]
 fn workers_stop_when_the_supervisor_is_killed() {
-    let mut server = Server::start(&["--workers", "2"]);
+    let mut server = VIGIL.start(&["--workers", "2"]);
     let workers = wait_for_children(server.pid(), 2);
     let status = Command::new("kill")
         .args(["-s", "KILL", &server.pid().to_string()])
@@ -201,7 +204,7 @@ fn workers_auto_sizes_by_max_conns_and_the_descriptor_limit() {
     // Each worker fills at most 80 % of its descriptors, 64 kept aside.
     let per_worker = (nofile_soft_limit() - 64) * 80 / 100;
     let max_conns = (2 * per_worker + 1).to_string();
-    let mut server = Server::start(&["--workers", "auto", "--max-conns", &max_conns]);
+    let mut server = VIGIL.start(&["--workers", "auto", "--max-conns", &max_conns]);
     wait_for_children(server.pid(), 3);
     let mut client = server.connect();
     client.send(b"PING\n");

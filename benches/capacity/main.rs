@@ -36,9 +36,12 @@ mod table;
 
 use std::path::Path;
 
-use plan::{ServerKind, Sizes, CASES, REAP, ROUNDS, SOURCES};
+use plan::{ServerKind, Sizes, CASES, REAP, SOURCES};
 use plot::Curve;
 use table::Results;
+
+/// Rounds of every scenario against every server (`--quick`: one).
+const ROUNDS: usize = 3;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -12,8 +12,6 @@ use vigil::load::{Options, Scenario};
 /// kernel's search for a free one) are not what limits the connect rate past
 /// ~14,000 connections.
 pub const SOURCES: u8 = 4;
-/// Rounds of every scenario against every server (`--quick`: one).
-pub const ROUNDS: usize = 3;
 
 /// Connection counts and durations of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,6 +68,9 @@ impl<T> Entries<T> {
     }
 
     /// Stores a new unlinked entry; returns its index and generation.
+    /// Panics past `u32::MAX - 1` live entries, at the caller's location
+    /// (`Wheel::insert`'s caller).
+    #[track_caller]
     pub(crate) fn alloc(&mut self, loc: u16, deadline: u64, value: T) -> (u32, u32) {
         self.live += 1;
         if self.free != NIL {

@@ -258,6 +258,7 @@ impl<T> Wheel<T> {
     /// let late = wheel.insert(50, "late"); // already past: due now
     /// assert_eq!(wheel.pop_expired(100), Some((late, "late")));
     /// ```
+    #[track_caller]
     pub fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
         let (index, generation) = self.entries.alloc(DUE, deadline, value);
         self.link(index, deadline);

@@ -1,14 +1,14 @@
 //! splitmix64: a small, seedable random source with no dependency, shared by
-//! the wheel's model test and its benchmark (`#[path]`), so that both draw
-//! the same kind of deadlines and orders.
-#![allow(dead_code)] // each user takes what it needs
+//! the randomized tests and the wheel's benchmark, so that they draw the same
+//! kind of deadlines and orders, and a seed replays a run.
 
-/// splitmix64 state.
+/// splitmix64 state: the seed, then the state after each draw.
+#[derive(Debug, Clone)]
 pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -18,7 +18,7 @@ impl Rng {
 
     /// A number in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 
     /// `0..n` shuffled (Fisher-Yates).

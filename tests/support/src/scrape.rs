@@ -1,7 +1,6 @@
 //! A minimal HTTP/1.1 client for the metrics listener, and the scraped
 //! exposition parsed by a real Prometheus text-format parser
 //! (`prometheus-parse`).
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,14 +9,16 @@ use std::time::{Duration, Instant};
 
 use prometheus_parse::{Scrape, Value};
 
-/// The longest a test waits for something that should happen.
-pub const PATIENCE: Duration = Duration::from_secs(5);
+use crate::PATIENCE;
 
 /// One HTTP response, read to EOF.
 #[derive(Debug)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
+    /// The headers, in order, names as sent.
     pub headers: Vec<(String, String)>,
+    /// The body (`Content-Length` bytes, checked).
     pub body: String,
 }
 
@@ -32,6 +33,7 @@ impl Response {
 }
 
 /// Sends `request` as is and reads the response until the server closes.
+#[track_caller]
 pub fn http(addr: SocketAddr, request: &[u8]) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect to the metrics listener");
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
@@ -44,6 +46,7 @@ pub fn http(addr: SocketAddr, request: &[u8]) -> Response {
 }
 
 /// Parses a whole `Connection: close` response.
+#[track_caller]
 pub fn parse_response(raw: &[u8]) -> Response {
     let text = String::from_utf8(raw.to_vec()).expect("a UTF-8 response");
     let (head, body) = text
@@ -83,6 +86,7 @@ pub fn parse_response(raw: &[u8]) -> Response {
 /// `GET /metrics` of a server rendering under the `vigil` prefix, checked
 /// to be a 200 in the Prometheus text format and to account for every
 /// connection, and parsed.
+#[track_caller]
 pub fn scrape(addr: SocketAddr) -> Metrics {
     let response = http(addr, b"GET /metrics HTTP/1.1\r\nHost: vigil\r\n\r\n");
     assert_eq!(response.status, 200, "{response:?}");
@@ -98,6 +102,7 @@ pub fn scrape(addr: SocketAddr) -> Metrics {
 }
 
 /// Scrapes until `done` holds for the figures, within [`PATIENCE`].
+#[track_caller]
 pub fn scrape_until(addr: SocketAddr, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -113,11 +118,16 @@ pub fn scrape_until(addr: SocketAddr, what: &str, done: impl Fn(&Metrics) -> boo
 /// A parsed exposition.
 #[derive(Debug)]
 pub struct Metrics {
+    /// The parsed samples.
     pub scrape: Scrape,
+    /// The text as scraped, for failure messages.
     pub text: String,
 }
 
 impl Metrics {
+    /// Parses an exposition in the Prometheus text format; panics if it is
+    /// not one.
+    #[track_caller]
     pub fn parse(text: &str) -> Metrics {
         let scrape =
             Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("a valid exposition");
@@ -135,6 +145,7 @@ impl Metrics {
             .unwrap_or_else(|| panic!("no sample {name} {labels:?} in\n{}", self.text))
     }
 
+    /// The value of the sample `name` with exactly `labels`, if present.
     pub fn try_value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         self.scrape
             .samples
