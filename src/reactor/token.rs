@@ -49,9 +49,10 @@ pub(crate) fn scrape_slot(token: Token) -> Option<(usize, u32)> {
 
 /// Identifies one connection for as long as it is open.
 ///
-/// An id is never handed to a later connection that reuses the same slot: it
-/// carries a generation, so an id kept past its connection's close refers to
-/// nothing (it is *stale*).
+/// A later connection that reuses the same slot gets another id: an id
+/// carries a 32-bit generation bumped on every accept, so an id kept past its
+/// connection's close refers to nothing (it is *stale*) until the generation
+/// wraps, 2^32 accepts later.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId(u64);
 
