@@ -138,8 +138,9 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// This connection's id, unique among the connections this reactor has
-    /// accepted so far (see [`ConnId`]).
+    /// This connection's id: no other connection of this reactor has it
+    /// until its 32-bit generation wraps, 2^32 accepts later (see
+    /// [`ConnId`]).
     pub fn id(&self) -> ConnId {
         self.id
     }

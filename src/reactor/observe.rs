@@ -32,7 +32,7 @@ impl<H: Handler> Reactor<H> {
     /// given the reactor's counters ([`Reactor::metrics`]) and the handler.
     /// Scrape connections are bounded in number, size and time (see
     /// [`ScrapeConfig`]); they are not counted as connections, not limited
-    /// by [`Config::max_connections`] and not reaped as idle.
+    /// by [`Config::max_connections`](crate::Config::max_connections) and not reaped as idle.
     ///
     /// Replaces a listener given earlier (which is closed).
     ///
