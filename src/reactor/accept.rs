@@ -155,6 +155,9 @@ impl<S: Default> Core<S> {
     }
 
     fn open<H: Handler<Conn = S>>(&mut self, handler: &mut H, stream: TcpStream) {
+        // A batch of accepts takes a while; the first bytes read below
+        // must be stamped with a tick no earlier than their arrival's.
+        self.read_clock();
         if let Some(id) = self.register(handler, stream) {
             // Clients usually speak first: their first bytes are often here
             // already. Reading now saves a trip through poll; a drained
