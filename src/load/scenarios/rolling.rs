@@ -563,3 +563,75 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     }
     Ok(Report::single(args, Figures::Rolling(r.f), notes))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::thread;
+
+    use super::*;
+    use crate::load::Scenario;
+
+    /// Answers each `PING` with `PONG`. The first `old` connections are
+    /// told `BYE shutdown` after their third `PING`, then read to the
+    /// client's end (so that a `PING` crossing the `BYE` is not answered
+    /// and causes no reset).
+    fn server(old: usize) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { return };
+                thread::spawn(move || serve(stream, n < old));
+            }
+        });
+        addr
+    }
+
+    fn serve(mut stream: TcpStream, old: bool) {
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut line = String::new();
+        let mut pings = 0;
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            let ping = line.trim_end() == "PING";
+            line.clear();
+            if !ping {
+                continue;
+            }
+            pings += 1;
+            if old && pings == 3 {
+                let _ = stream.write_all(b"PONG\nBYE shutdown\n");
+                let _ = stream.shutdown(Shutdown::Write);
+                let _ = reader.read_to_end(&mut Vec::new());
+                return;
+            }
+            if stream.write_all(b"PONG\n").is_err() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn held_clients_reconnect_after_bye_shutdown_and_every_ping_is_accounted_for() {
+        let mut opts = Options::new(Scenario::Rolling, server(5));
+        opts.conns = 5;
+        opts.rate = 20;
+        opts.interval = Duration::from_millis(30);
+        opts.duration = Duration::from_millis(500);
+        opts.grace = Duration::from_millis(500);
+        let report = crate::load::run(&opts).expect("run");
+        let r = report.rolling().expect("rolling");
+        assert_eq!(
+            (r.refused, r.reset, r.reset_later, r.failed_otherwise),
+            (0, 0, 0, 0)
+        );
+        assert_eq!(r.pings_lost, 0);
+        assert_eq!(r.pings, r.pongs + r.pings_cut + r.pings_lost);
+        assert_eq!(r.closed_by_server.shutdown, 5);
+        assert_eq!((r.held_told, r.held_connected), (5, 5));
+        assert_eq!((r.reconnects, r.reconnected), (5, 5));
+        assert!(r.probes > 0 && r.probes == r.probes_answered, "{r:?}");
+        assert!(r.reconnect_ms.max.is_some());
+    }
+}
