@@ -458,11 +458,12 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     drive(pool, &mut opening, &mut opener, cap, &mut progress)?;
     let mut notes = Vec::new();
 
+    // The opening's connections: those still open become the held clients.
     let links: Vec<Link> = (0..pool.len())
         .map(|_| Link {
             client: None,
             alive: false,
-            answered: true,
+            answered: false,
             unanswered: 0,
             after_bye: None,
         })
@@ -493,8 +494,13 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     let start = Instant::now();
     for key in (0..pool.len()).filter(|&key| pool.is_open(key)) {
         let client = r.current.len() as u32;
-        r.links[key].client = Some(client);
-        r.links[key].alive = true;
+        r.links[key] = Link {
+            client: Some(client),
+            alive: true,
+            answered: true,
+            unanswered: 0,
+            after_bye: None,
+        };
         r.current.push(Some(key));
         r.told.push(false);
         // Spread over one interval, as the opening spread them.
