@@ -11,9 +11,9 @@
 //! its handshake completes in the microseconds between that last `accept`
 //! and the `close`, or is half-way when the listener closes, unless
 //! `net.ipv4.tcp_migrate_req` is 1 (the kernel then moves such connections
-//! to B). Measured (docs/deployment.md): once in eight restarts at 5,000
+//! to B). Measured (docs/deployment.md): once in sixteen restarts at 5,000
 //! connects a second to A; this test's 20 a second (half of them to A)
-//! give about one run in 4,000 where the sysctl is 0. Its value is printed
+//! give about one run in 8,000 where the sysctl is 0. Its value is printed
 //! with the report, and named in the assertion's message.
 #![cfg(feature = "cli")]
 
