@@ -67,8 +67,13 @@ fn main() -> ExitCode {
 }
 
 /// Binds, serves until a signal, and closes every connection.
-fn serve(settings: Settings, descriptors: Result<u64, String>) -> Result<(), String> {
+fn serve(mut settings: Settings, descriptors: Result<u64, String>) -> Result<(), String> {
     let listen = settings.listen;
+    if settings.reuse_port && kernel_migrates_backlog() {
+        // The kernel hands connections waiting in our backlog to another
+        // listener of the port when ours closes: let it, so they are served.
+        settings.config.close_backlog_at_shutdown = false;
+    }
     let max_conns = settings.config.max_connections;
     let protocol =
         LineProtocol::new(settings.max_line).with_proxy_protocol(settings.proxy_protocol);
@@ -138,6 +143,13 @@ fn log_descriptor_limit(limit: u64, max_conns: usize) {
             limit.saturating_sub(OTHER_DESCRIPTORS)
         );
     }
+}
+
+/// Whether Linux moves the connections waiting in a closing listener's
+/// backlog to another listener of the same `SO_REUSEPORT` group
+/// (`net.ipv4.tcp_migrate_req` = 1, Linux 5.14+).
+fn kernel_migrates_backlog() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req").is_ok_and(|v| v.trim() == "1")
 }
 
 /// Connections the kernel may hold for `accept` (capped by the system's

@@ -45,7 +45,8 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, now: Instant, line: impl FnOnce() -> String) {
+    /// Prints `line()` if a second has passed since the last line.
+    pub(crate) fn tick(&mut self, now: Instant, line: impl FnOnce() -> String) {
         if now.duration_since(self.last) >= Duration::from_secs(1) {
             self.last = now;
             let t = now.duration_since(self.begun).as_secs_f64();
@@ -117,7 +118,7 @@ impl CloseCounter {
                 mark(&mut self.saw_line, key);
                 c.err += 1;
             }
-            Ev::Closed(key, _) if !self.saw_line.get(key).copied().unwrap_or(false) => {
+            Ev::Closed(key, ..) if !self.saw_line.get(key).copied().unwrap_or(false) => {
                 c.silent += 1;
             }
             _ => {}

@@ -6,7 +6,7 @@
 //!   back for programs that start it (the capacity benchmark, `--procs`).
 //! - [`run`] runs a scenario and returns its [`Report`]: one struct of
 //!   figures per scenario ([`Hold`], [`Heartbeat`], [`Reap`], [`Keepalive`],
-//!   [`Storm`]).
+//!   [`Storm`], [`Rolling`]).
 //! - [`Report::write_json`] and [`Report::read_json`] are the one JSON
 //!   writer and reader, used by `vigil-load`, by `--procs` to add up its
 //!   processes' reports, and by the capacity benchmark.
@@ -51,7 +51,7 @@ pub use options::{Options, Scenario};
 pub use parts::{Closes, Cpu, Opening, Spread, StoppedBy};
 pub use report::{Figures, Procs, Report, WholeRun};
 pub use scenarios::{
-    Heartbeat, HeartbeatServer, Hold, HoldServer, Keepalive, KeepaliveServer, Reap, Storm,
+    Heartbeat, HeartbeatServer, Hold, HoldServer, Keepalive, KeepaliveServer, Reap, Rolling, Storm,
     TcpCounters,
 };
 

@@ -173,7 +173,7 @@ impl Opener {
                     self.early_established = Some(at);
                 }
             }
-            Ev::Closed(key, _) if self.is_confirming(key) => {
+            Ev::Closed(key, ..) if self.is_confirming(key) => {
                 self.confirming[key] = false;
                 self.unconfirmed -= 1;
                 self.failed += 1;
@@ -181,7 +181,7 @@ impl Opener {
                     format!("connection #{key} closed before its first PONG")
                 });
             }
-            Ev::ConnectFailed(key) => {
+            Ev::ConnectFailed(key, _) => {
                 self.failed += 1;
                 self.first_error
                     .get_or_insert_with(|| format!("connect #{key} refused or reset"));

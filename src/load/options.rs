@@ -56,7 +56,8 @@ pub struct Options {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
     pub sources: u8,
 
-    /// How long to hold / heartbeat / keep alive once the connections are open.
+    /// How long to hold / heartbeat / keep alive / roll once the connections
+    /// are open.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub duration: Duration,
 
@@ -70,13 +71,19 @@ pub struct Options {
     pub idle_timeout: Duration,
 
     /// reap: how long past its deadline a connection may stay open before it
-    /// counts as never reaped.
+    /// counts as never reaped. rolling: how long after `--duration` to wait
+    /// for the last replies and reconnects.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub grace: Duration,
 
     /// keepalive: one `PING` per connection every this long.
     #[arg(long, value_parser = parse_duration, default_value = "500ms")]
     pub interval: Duration,
+
+    /// rolling: new connects per second besides the held connections, each
+    /// one `PING`, its `PONG`, then closed.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
 
     /// Give up on connects still pending after this long.
     #[arg(long, value_parser = parse_duration, default_value = "20s")]
@@ -132,6 +139,7 @@ impl Options {
             format!("--idle-timeout={}", ms(self.idle_timeout)),
             format!("--grace={}", ms(self.grace)),
             format!("--interval={}", ms(self.interval)),
+            format!("--rate={}", self.rate),
             format!("--connect-timeout={}", ms(self.connect_timeout)),
             format!("--label={}", self.label),
             format!("--procs={}", self.procs),
@@ -161,6 +169,10 @@ pub enum Scenario {
     /// N clients connect at once (no `--pending` bound), each sends `PING`
     /// and waits for its `PONG`: a reconnect storm.
     Storm,
+    /// N connections `PING` every interval and reconnect at once after `BYE
+    /// shutdown`, plus `--rate` new connects a second: refused, reset and
+    /// lost counts across a rolling restart.
+    Rolling,
 }
 
 impl Scenario {
@@ -178,6 +190,7 @@ impl Scenario {
             Scenario::Reap => "reap",
             Scenario::Keepalive => "keepalive",
             Scenario::Storm => "storm",
+            Scenario::Rolling => "rolling",
         }
     }
 }

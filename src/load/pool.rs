@@ -38,12 +38,14 @@ pub enum Ev {
     /// The connect completed. As handed to a scenario's handler, the time
     /// is the one taken just before the opener sent the first `PING`.
     Connected(usize, Instant),
-    /// The connect failed (refused, reset, timed out).
-    ConnectFailed(usize),
+    /// The connect failed (refused, reset, timed out), with the socket's
+    /// error.
+    ConnectFailed(usize, ErrorKind),
     /// A line arrived.
     Msg(usize, Reply, Instant),
-    /// The server closed the connection (end of stream or reset).
-    Closed(usize, Instant),
+    /// The server closed the connection: end of stream (`None`) or the read
+    /// error (a reset).
+    Closed(usize, Instant, Option<ErrorKind>),
 }
 
 /// Why [`Pool::connect`] could not even start a connect.
@@ -250,10 +252,13 @@ impl Pool {
             State::Closed => return,
             State::Connecting => {
                 let stream = conn.stream.as_ref().expect("connecting has a socket");
-                let failed = !matches!(stream.take_error(), Ok(None));
-                if failed {
+                let failed = match stream.take_error() {
+                    Ok(None) => None,
+                    Ok(Some(e)) | Err(e) => Some(e.kind()),
+                };
+                if let Some(kind) = failed {
                     self.close(key);
-                    out.push(Ev::ConnectFailed(key));
+                    out.push(Ev::ConnectFailed(key, kind));
                     return;
                 }
                 match stream.peer_addr() {
@@ -264,9 +269,9 @@ impl Pool {
                         out.push(Ev::Connected(key, Instant::now()));
                     }
                     Err(e) if e.kind() == ErrorKind::NotConnected => return,
-                    Err(_) => {
+                    Err(e) => {
                         self.close(key);
-                        out.push(Ev::ConnectFailed(key));
+                        out.push(Ev::ConnectFailed(key, e.kind()));
                         return;
                     }
                 }
@@ -299,13 +304,13 @@ impl Pool {
     }
 
     fn read(&mut self, key: usize, out: &mut Vec<Ev>) {
-        loop {
+        let error = loop {
             let conn = &mut self.conns[key];
             let Some(stream) = conn.stream.as_mut() else {
                 return;
             };
             match stream.read(&mut self.buf) {
-                Ok(0) => break,
+                Ok(0) => break None,
                 Ok(n) => {
                     let at = Instant::now();
                     let decoded = self
@@ -316,17 +321,17 @@ impl Pool {
                         });
                     // A line longer than any reply: not a vigil server.
                     if decoded.is_err() {
-                        break;
+                        break Some(ErrorKind::InvalidData);
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break,
+                Err(e) => break Some(e.kind()),
             }
-        }
+        };
         // End of stream or an error: the server closed it.
         self.close(key);
-        out.push(Ev::Closed(key, Instant::now()));
+        out.push(Ev::Closed(key, Instant::now(), error));
     }
 }
 

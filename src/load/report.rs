@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::rows::Rows;
-use super::scenarios::{Heartbeat, Hold, Keepalive, Reap, Storm};
+use super::scenarios::{Heartbeat, Hold, Keepalive, Reap, Rolling, Storm};
 use super::{Cpu, Opening, Scenario, StoppedBy};
 
 /// Everything one run of `vigil-load` measured.
@@ -58,6 +58,8 @@ pub enum Figures {
     Keepalive(Keepalive),
     /// See [`Storm`].
     Storm(Storm),
+    /// See [`Rolling`].
+    Rolling(Rolling),
 }
 
 impl Figures {
@@ -69,6 +71,7 @@ impl Figures {
             Figures::Reap(_) => Scenario::Reap,
             Figures::Keepalive(_) => Scenario::Keepalive,
             Figures::Storm(_) => Scenario::Storm,
+            Figures::Rolling(_) => Scenario::Rolling,
         }
     }
 
@@ -80,6 +83,7 @@ impl Figures {
             Figures::Reap(f) => &f.opening,
             Figures::Keepalive(f) => &f.opening,
             Figures::Storm(f) => &f.opening,
+            Figures::Rolling(f) => &f.opening,
         }
     }
 
@@ -92,6 +96,7 @@ impl Figures {
             (Figures::Reap(a), Figures::Reap(b)) => a.absorb(b),
             (Figures::Keepalive(a), Figures::Keepalive(b)) => a.absorb(b),
             (Figures::Storm(a), Figures::Storm(b)) => a.absorb(b),
+            (Figures::Rolling(a), Figures::Rolling(b)) => a.absorb(b),
             _ => return false,
         }
         true
@@ -104,6 +109,7 @@ impl Figures {
             Figures::Reap(f) => f.rows(t),
             Figures::Keepalive(f) => f.rows(t),
             Figures::Storm(f) => f.rows(t),
+            Figures::Rolling(f) => f.rows(t),
         }
     }
 }
@@ -145,6 +151,14 @@ impl Report {
     pub fn storm(&self) -> Option<&Storm> {
         match &self.figures {
             Figures::Storm(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The rolling figures, if this is a rolling run.
+    pub fn rolling(&self) -> Option<&Rolling> {
+        match &self.figures {
+            Figures::Rolling(f) => Some(f),
             _ => None,
         }
     }

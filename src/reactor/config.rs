@@ -51,6 +51,13 @@ pub struct Config {
     /// once; a second [`ShutdownHandle::shutdown`](crate::ShutdownHandle::shutdown)
     /// ends the drain. Default zero: everyone at once.
     pub drain: Duration,
+    /// At shutdown, accept the connections still waiting in the listener's
+    /// backlog and close them with the handler's last words (never serving
+    /// them), because closing the listener would reset them. Turn it off
+    /// where the kernel moves them to another listener of the same port
+    /// instead (Linux's `net.ipv4.tcp_migrate_req` = 1 with `SO_REUSEPORT`),
+    /// so that they are served there. Default on.
+    pub close_backlog_at_shutdown: bool,
 }
 
 impl Default for Config {
@@ -68,6 +75,7 @@ impl Default for Config {
             linger: Duration::from_secs(1),
             linger_bytes: 1024 * 1024,
             drain: Duration::ZERO,
+            close_backlog_at_shutdown: true,
         }
     }
 }

@@ -5,6 +5,8 @@
 
 use super::conn::Liveness;
 use super::Core;
+#[cfg(doc)]
+use crate::Config;
 use crate::{CloseReason, ConnId, Handler};
 
 /// A reactor that is shutting down.
@@ -55,19 +57,23 @@ impl Stopping {
 impl<S: Default> Core<S> {
     /// Begins the shutdown, once: closes the listener (after accepting what
     /// waits in its backlog, so that those clients read `BYE shutdown`
-    /// rather than a reset) and schedules the close of every open
-    /// connection. The loop then runs until every close has finished, for
+    /// rather than a reset, unless [`Config::close_backlog_at_shutdown`] is
+    /// off) and schedules the close of every connection open before. The loop then runs until every close has finished, for
     /// at most the drain plus twice `linger`.
     pub(super) fn begin_stopping<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
         if self.stopping.is_none() {
-            let backlog = self.accept_backlog_to_close(handler);
-            self.acceptor.close(self.poll.registry());
             let ids: Vec<ConnId> = self
                 .conns
                 .iter()
                 .filter(|(_, conn)| matches!(conn.io.liveness, Liveness::Serving(_)))
                 .map(|(key, conn)| ConnId::new(key, conn.io.generation))
                 .collect();
+            let backlog = if self.config.close_backlog_at_shutdown {
+                self.accept_backlog_to_close(handler)
+            } else {
+                Vec::new()
+            };
+            self.acceptor.close(self.poll.registry());
             let span = self.clock.ticks_for(self.config.drain);
             let linger = self.clock.ticks_for(self.config.linger.saturating_mul(2));
             if span > 0 {

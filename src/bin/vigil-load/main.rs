@@ -2,8 +2,8 @@
 //!
 //! One process, one thread, one mio `Poll`: it opens and holds many
 //! connections and runs one scenario (`hold`, `heartbeat`, `reap`,
-//! `keepalive`), printing a table on stdout and, with `--json FILE`, every
-//! raw figure. With `--server-pid` it also reads the server's memory, CPU
+//! `keepalive`, `storm`, `rolling`), printing a table on stdout and, with
+//! `--json FILE`, every raw figure. With `--server-pid` it also reads the server's memory, CPU
 //! time, context switches and open files from `/proc`. The machinery is the
 //! library's [`vigil::load`].
 #![forbid(unsafe_code)]

@@ -5,6 +5,7 @@ mod heartbeat;
 mod hold;
 mod keepalive;
 mod reap;
+mod rolling;
 mod storm;
 
 use std::io;
@@ -13,6 +14,7 @@ pub use heartbeat::{Heartbeat, HeartbeatServer};
 pub use hold::{Hold, HoldServer};
 pub use keepalive::{Keepalive, KeepaliveServer};
 pub use reap::Reap;
+pub use rolling::Rolling;
 pub use storm::{Storm, TcpCounters};
 
 use super::pool::Pool;
@@ -33,6 +35,7 @@ pub(crate) fn run(args: &Options) -> io::Result<Report> {
         Scenario::Reap => reap::run(args, &mut pool),
         Scenario::Keepalive => keepalive::run(args, &mut pool),
         Scenario::Storm => storm::run(args, &mut pool),
+        Scenario::Rolling => rolling::run(args, &mut pool),
     };
     pool.close_all();
     report

@@ -144,7 +144,7 @@ impl Handler for Reaper {
             Ev::Msg(key, Reply::Bye(Bye::Idle), at) => {
                 self.lives[key].bye_idle.get_or_insert(at);
             }
-            Ev::Closed(key, at) => {
+            Ev::Closed(key, at, _) => {
                 if let Some(life) = self.lives.get_mut(key) {
                     life.closed.get_or_insert(at);
                 }
