@@ -5,7 +5,10 @@
 //! `-- --report-only` to print the table and plot again from the last run's
 //! JSON files; with `--quick` the sizes in the table are the quick ones).
 //! `VIGIL_EXTRA_FLAGS="--metrics 127.0.0.1:0"` adds flags to every vigil
-//! server (here: to measure what serving metrics costs).
+//! server (here: to measure what serving metrics costs). The full run ends
+//! with the box scenario at 100,000 connections (`scripts/box.sh`, several
+//! vigil workers and load processes); `-- --box C` runs it at C (also with
+//! `--quick`), `-- --box 0` skips it.
 //!
 //! Starts each server in turn on `127.0.0.1:0` (vigil, then the baseline
 //! and the floor, which are this same executable re-run with
@@ -27,6 +30,7 @@ mod floor;
 #[path = "../baseline/tokio_server.rs"]
 mod tokio_server;
 
+mod box_scale;
 mod figures;
 mod machine;
 mod plan;
@@ -129,6 +133,15 @@ fn main() {
         "capacity: wrote {}/table.md and reap-lateness.svg",
         out.display()
     );
+    // The box scenario: past one process's descriptor limit, with workers.
+    let box_size = match args.iter().position(|a| a == "--box") {
+        Some(i) => args.get(i + 1).and_then(|n| n.parse().ok()),
+        None if quick || report_only => None,
+        None => Some(box_scale::FULL),
+    };
+    if let Some(conns) = box_size.filter(|&n| n > 0) {
+        println!("\n{}", box_scale::run(conns, &out));
+    }
 }
 
 /// `--serve-NAME FLAGS`: this executable as one of the servers vigil is
