@@ -141,3 +141,23 @@ fn a_second_signal_ends_the_drain() {
         .wait_exit(Duration::from_secs(3))
         .is_some_and(|s| s.success()));
 }
+
+/// A drain ends as soon as no connection is left, even before its time:
+/// clients that leave on their own are not waited for.
+#[test]
+fn a_drain_ends_when_every_client_has_left() {
+    let mut server = VIGIL.start(&["--drain", "10s"]);
+    let mut clients: Vec<_> = (0..5).map(|_| server.connect()).collect();
+    for client in &mut clients {
+        client.send(b"PING\n");
+        client.expect(b"PONG");
+    }
+    server.signal("TERM");
+    clients[0].expect(b"BYE shutdown"); // the first close is at once
+    let left = Instant::now();
+    drop(clients);
+    // Window: the server exits within 2 s of the last client leaving, not
+    // at the end of the 10 s drain.
+    assert!(server.wait_exit(EXIT_WITHIN).is_some_and(|s| s.success()));
+    assert!(left.elapsed() < EXIT_WITHIN, "{:?}", left.elapsed());
+}

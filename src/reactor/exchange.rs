@@ -69,6 +69,10 @@ impl<S: Default> Core<S> {
                     return;
                 }
                 Err(err) if interrupted(&err) => continue,
+                // A closing connection has nothing left to say: it is done.
+                Err(_) if matches!(conn.io.liveness, Liveness::Closing(_)) => {
+                    return self.abandon(id)
+                }
                 Err(err) => return self.close(handler, id, close_reason(&err)),
             };
             self.stats.bytes_in += n as u64;

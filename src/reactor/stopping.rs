@@ -131,10 +131,11 @@ impl<S: Default> Core<S> {
     /// Whether the loop is over: shutdown began and every connection is
     /// closed, or the shutdown's bound has passed.
     pub(super) fn stopped(&self) -> bool {
-        self.stopping.as_ref().is_some_and(|stopping| {
-            (self.conns.is_empty() && stopping.next >= stopping.ids.len())
-                || stopping.until <= self.now
-        })
+        // No connection can arrive once stopping began (the listener is
+        // closed), so an empty slab means nothing is left to drain either.
+        self.stopping
+            .as_ref()
+            .is_some_and(|stopping| self.conns.is_empty() || stopping.until <= self.now)
     }
 
     /// Ends the loop: closes what is still open or closing as it is, and
