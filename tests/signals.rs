@@ -8,8 +8,9 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::client::Client;
 use support::ms;
-use support::process::Vigil;
+use support::process::{Server, Vigil};
 
 const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
@@ -76,17 +77,22 @@ fn a_client_that_never_reads_does_not_hold_up_the_shutdown() {
     drop(hog);
 }
 
-/// `--drain`: the closes are spread evenly over the drain, so clients do
-/// not all reconnect at once.
-#[test]
-fn a_drain_spreads_the_closes_evenly() {
-    const CLIENTS: usize = 20;
-    let mut server = VIGIL.start(&["--drain", "1s", "--tick", "5ms"]);
-    let mut clients: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
+/// A server started with `args`, and `n` clients that each had a `PONG`.
+fn serving(args: &[&str], n: usize) -> (Server, Vec<Client>) {
+    let server = VIGIL.start(args);
+    let mut clients: Vec<_> = (0..n).map(|_| server.connect()).collect();
     for client in &mut clients {
         client.send(b"PING\n");
         client.expect(b"PONG");
     }
+    (server, clients)
+}
+
+/// `--drain`: the closes are spread evenly over the drain, so clients do
+/// not all reconnect at once.
+#[test]
+fn a_drain_spreads_the_closes_evenly() {
+    let (mut server, clients) = serving(&["--drain", "1s", "--tick", "5ms"], 20);
     let asked = Instant::now();
     server.signal("TERM");
     let readers: Vec<_> = clients
@@ -117,12 +123,7 @@ fn a_drain_spreads_the_closes_evenly() {
 /// A second signal ends a drain at once.
 #[test]
 fn a_second_signal_ends_the_drain() {
-    let mut server = VIGIL.start(&["--drain", "10s"]);
-    let mut clients: Vec<_> = (0..10).map(|_| server.connect()).collect();
-    for client in &mut clients {
-        client.send(b"PING\n");
-        client.expect(b"PONG");
-    }
+    let (mut server, mut clients) = serving(&["--drain", "10s"], 10);
     server.signal("TERM");
     clients[0].expect(b"BYE shutdown"); // the first close is at once
     std::thread::sleep(Duration::from_millis(100));
@@ -146,12 +147,7 @@ fn a_second_signal_ends_the_drain() {
 /// clients that leave on their own are not waited for.
 #[test]
 fn a_drain_ends_when_every_client_has_left() {
-    let mut server = VIGIL.start(&["--drain", "10s"]);
-    let mut clients: Vec<_> = (0..5).map(|_| server.connect()).collect();
-    for client in &mut clients {
-        client.send(b"PING\n");
-        client.expect(b"PONG");
-    }
+    let (mut server, mut clients) = serving(&["--drain", "10s"], 5);
     server.signal("TERM");
     clients[0].expect(b"BYE shutdown"); // the first close is at once
     let left = Instant::now();
