@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::error::ErrorKind;
 use clap::Parser;
+use vigil::protocol::{Bye, Reply};
 
 /// The DUR syntax, shared with the server's flags.
 #[path = "../duration.rs"]
@@ -99,11 +100,11 @@ enum Ending {
 impl Ending {
     /// The ending told by the last closing line the server sent, if any.
     fn from_closing_line(line: Option<&[u8]>) -> Ending {
-        match line {
+        match line.map(Reply::parse) {
             None => Ending::Lost,
-            Some(b"BYE quit") => Ending::Quit,
-            Some(b"BYE idle") => Ending::Idle,
-            Some(b"BYE lifetime") => Ending::Lifetime,
+            Some(Reply::Bye(Bye::Quit)) => Ending::Quit,
+            Some(Reply::Bye(Bye::Idle)) => Ending::Idle,
+            Some(Reply::Bye(Bye::Lifetime)) => Ending::Lifetime,
             Some(_) => Ending::OtherClose,
         }
     }
@@ -281,7 +282,7 @@ fn spawn_reader(stream: &TcpStream, start: Instant) -> io::Result<Receiver<Optio
                     Ok(_) => {
                         let text = line.strip_suffix(b"\n").unwrap_or(&line);
                         print_line(start, '<', text);
-                        if text.starts_with(b"BYE ") || text.starts_with(b"ERR ") {
+                        if Reply::parse(text).is_closing() {
                             closing_line = Some(text.to_vec());
                         }
                     }

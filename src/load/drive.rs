@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::opener::Opener;
 use super::pool::{Ev, Pool};
-use super::reply::{Bye, Reply};
 use super::Closes;
+use crate::protocol::{Bye, Reply};
 
 /// What a scenario does with the events of its connections.
 pub(crate) trait Handler {

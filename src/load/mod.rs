@@ -38,7 +38,6 @@ mod options;
 mod parts;
 mod pool;
 pub mod proc_stats;
-mod reply;
 mod report;
 mod rows;
 mod scenarios;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::pool::{ConnectError, Ev, Pool};
 use super::proc_stats;
-use super::reply::Reply;
 use super::{Opening, StoppedBy};
+use crate::protocol::Reply;
 
 /// The connect rate is also measured over this many first connections:
 /// past about 14,000 connections from one source address to one server

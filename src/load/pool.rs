@@ -17,7 +17,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::reply::Reply;
+use crate::protocol::Reply;
 use crate::protocol::{LineCodec, PartialLine};
 
 /// `EMFILE`: this process has no file descriptor left.

@@ -1,5 +1,6 @@
 //! vigil's heartbeat line protocol: the [`LineProtocol`] handler, the
-//! [`LineCodec`] that frames its lines, the [`Request`] table, and the
+//! [`LineCodec`] that frames its lines, the [`Request`] table and its
+//! mirror for clients, [`Reply`], and the
 //! PROXY protocol header parser ([`parse_proxy_header`]) for connections
 //! that come through a load balancer.
 //!
@@ -23,10 +24,12 @@ mod codec;
 mod counts;
 mod handler;
 mod proxy;
+mod reply;
 mod request;
 
 pub use codec::{LineCodec, LineTooLong, PartialLine};
 pub use counts::LineCounts;
 pub use handler::LineProtocol;
 pub use proxy::{parse_proxy_header, ProxyError, ProxyHeader};
+pub use reply::{Bye, Reply};
 pub use request::Request;

@@ -12,9 +12,9 @@ use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
 use crate::load::pool::{Ev, Pool};
 use crate::load::proc_stats;
-use crate::load::reply::Reply;
 use crate::load::rows::Rows;
 use crate::load::{Closes, Cpu, Figures, Opening, Options, Report, Spread};
+use crate::protocol::Reply;
 
 /// What `heartbeat` measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

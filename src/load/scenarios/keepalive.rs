@@ -11,9 +11,9 @@ use super::server_sample;
 use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
 use crate::load::pool::{Ev, Pool};
-use crate::load::reply::Reply;
 use crate::load::rows::Rows;
 use crate::load::{Closes, Cpu, Figures, Opening, Options, Report};
+use crate::protocol::Reply;
 
 /// What `keepalive` measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

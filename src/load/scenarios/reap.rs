@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
 use crate::load::pool::{Ev, Pool};
-use crate::load::reply::{Bye, Reply};
 use crate::load::rows::Rows;
 use crate::load::{Figures, Opening, Options, Report, Spread};
+use crate::protocol::{Bye, Reply};
 
 /// What `reap` measured.
 ///

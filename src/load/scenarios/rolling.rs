@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
 use crate::load::pool::{ConnectError, Ev, Pool};
-use crate::load::reply::{Bye, Reply};
 use crate::load::rows::Rows;
 use crate::load::{Closes, Figures, Opening, Options, Report, Spread};
+use crate::protocol::{Bye, Reply};
 
 /// A held client whose connect failed tries again this much later (a
 /// closing line makes it reconnect at once).

@@ -1,22 +1,41 @@
 //! What a line from the server means to a client: the protocol's replies
-//! (`docs/protocol.md`), the mirror of [`Request`](crate::protocol::Request).
+//! (`docs/protocol.md`), the mirror of [`Request`](crate::protocol::Request),
+//! shared by `vigil-client`, the load client and any other client.
 
 /// A closing line of the server (`BYE <reason>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Bye {
+pub enum Bye {
+    /// `BYE idle`: nothing received for the idle timeout.
     Idle,
+    /// `BYE lifetime`: the lifetime since accept ran out.
     Lifetime,
+    /// `BYE shutdown`: the server is stopping.
     Shutdown,
+    /// `BYE full`: the server was at its connection limit.
     Full,
+    /// `BYE slow`: the client did not read its replies.
     Slow,
+    /// `BYE quit`: the answer to `QUIT`.
     Quit,
+    /// A reason this version does not know.
     Other,
 }
 
 /// A line from the server, as a [`LineCodec`](crate::protocol::LineCodec)
 /// hands it over (no newline, no `\r` before it).
+///
+/// # Examples
+///
+/// ```
+/// use vigil::protocol::{Bye, Reply};
+///
+/// assert_eq!(Reply::parse(b"PONG 7"), Reply::Pong(Some(7)));
+/// assert_eq!(Reply::parse(b"BYE idle"), Reply::Bye(Bye::Idle));
+/// assert_eq!(Reply::parse(b"ERR line-too-long"), Reply::Err);
+/// assert!(Reply::parse(b"BYE quit").is_closing());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reply {
+pub enum Reply {
     /// `PONG` (`None`) or `PONG <n>` with a numeric payload.
     Pong(Option<u64>),
     /// A server probe, `PING`.
@@ -32,7 +51,7 @@ pub(crate) enum Reply {
 impl Reply {
     /// Reads one line: like a request, the command is the first word, and
     /// what follows its space is the argument.
-    pub(crate) fn parse(line: &[u8]) -> Reply {
+    pub fn parse(line: &[u8]) -> Reply {
         let end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let (command, rest) = line.split_at(end);
         let arg = rest.strip_prefix(b" ");
@@ -54,6 +73,12 @@ impl Reply {
             (b"ERR", _) => Reply::Err,
             _ => Reply::Other,
         }
+    }
+
+    /// Whether the server closes the connection after this line (`BYE ...`
+    /// or `ERR ...`).
+    pub fn is_closing(self) -> bool {
+        matches!(self, Reply::Bye(_) | Reply::Err)
     }
 }
 
