@@ -80,8 +80,9 @@ pub trait Handler {
 
     /// A connection arrived while
     /// [`Config::max_connections`](crate::Config::max_connections) were open.
-    /// The returned bytes are written to it, best effort, before it is
-    /// closed; it never gets a `Conn`.
+    /// The returned bytes are written to it through the same close sequence
+    /// as any closing line (a client that reads gets them, then EOF); it
+    /// never gets a `Conn`.
     fn on_full(&mut self) -> &[u8] {
         &[]
     }
