@@ -214,3 +214,44 @@ fn workers_auto_sizes_by_max_conns_and_the_descriptor_limit() {
     let status = server.wait_exit(Duration::from_secs(3)).expect("exits");
     assert_eq!(status.code(), Some(0));
 }
+
+/// Two consecutive free ports on 127.0.0.1: `port` and `port + 1`.
+fn two_free_ports() -> u16 {
+    for _ in 0..100 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no two consecutive free ports");
+}
+
+/// With `--workers N --metrics ADDR`, worker i serves its own figures on the
+/// metrics port + i, each series labelled `worker="i"`.
+#[test]
+fn each_worker_serves_its_metrics_on_the_port_plus_its_index() {
+    let port = two_free_ports();
+    let metrics = format!("127.0.0.1:{port}");
+    let mut server = VIGIL.start(&["--workers", "2", "--metrics", &metrics]);
+    server
+        .wait_for_output("listening on")
+        .expect("both workers listen");
+    for worker in 0..2u16 {
+        let addr = format!("127.0.0.1:{}", port + worker).parse().unwrap();
+        let label = worker.to_string();
+        let m = support::scrape::scrape_until(addr, "a worker's metrics", |m| {
+            m.try_value("vigil_connections_open", &[("worker", &label)])
+                .is_some()
+        });
+        assert_eq!(
+            m.value(
+                "vigil_build_info",
+                &[("worker", &label), ("version", env!("CARGO_PKG_VERSION"))]
+            ),
+            1.0
+        );
+    }
+    server.signal("TERM");
+    assert!(server.wait_exit(PATIENCE).is_some_and(|s| s.success()));
+}
