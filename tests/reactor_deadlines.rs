@@ -157,6 +157,8 @@ fn huge_intervals_mean_never() {
     config.linger = Duration::MAX;
     config.lifetime = Some(Duration::MAX);
     let server = Server::start(config);
+    // Past tick 0 (5 ms ticks): "now + never" only overflows from tick 1 on.
+    sleep(Duration::from_millis(20));
     let mut client = server.connect();
     client.send(b"still here\n"); // counters change: a report is scheduled
     client.expect(b"still here");
