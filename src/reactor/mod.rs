@@ -354,7 +354,7 @@ impl<S: Default> Core<S> {
             self.wheel.next_deadline(),
             self.acceptor.paused_until(),
             self.stats_due,
-            self.stopping.as_ref().and_then(Stopping::next_tick),
+            self.stopping.as_ref().map(Stopping::next_tick),
         ]
         .into_iter()
         .flatten()

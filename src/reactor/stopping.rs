@@ -39,18 +39,19 @@ impl Stopping {
         usize::try_from(due).map_or(len, |due| due.min(len))
     }
 
-    /// The tick at which the next close falls due, while some are left.
-    pub(super) fn next_tick(&self) -> Option<u64> {
+    /// The tick at which the loop must wake: the next close's turn, or
+    /// once none is left, the shutdown's bound.
+    pub(super) fn next_tick(&self) -> u64 {
         let len = self.ids.len();
         if self.next >= len {
-            return Some(self.until);
+            return self.until;
         }
         // The first tick t with due(t) > next: next * span / len ticks in.
         let offset = (self.next as u128 * u128::from(self.span)).div_ceil(len as u128);
         let tick = self
             .start
             .saturating_add(u64::try_from(offset).unwrap_or(u64::MAX));
-        Some(tick.min(self.until))
+        tick.min(self.until)
     }
 }
 
@@ -187,12 +188,12 @@ mod tests {
         let mut s = stopping(4, 100);
         for (next, tick) in [(1, 125), (2, 150), (3, 175)] {
             s.next = next;
-            assert_eq!(s.next_tick(), Some(tick));
+            assert_eq!(s.next_tick(), tick);
             assert_eq!(s.due(tick), next + 1);
             assert_eq!(s.due(tick - 1), next);
         }
         s.next = 4;
-        assert_eq!(s.next_tick(), Some(1_000), "then only the bound");
+        assert_eq!(s.next_tick(), 1_000, "then only the bound");
     }
 
     #[test]
