@@ -236,7 +236,13 @@ impl<H: Handler> Reactor<H> {
             self.core.report_stats(&mut self.handler);
             if let Some(scrape) = &mut self.scrape {
                 scrape.expire(self.core.last_read);
-                scrape.accept_backlog(self.core.poll.registry(), self.core.last_read);
+                let retry = self.core.accept_retry();
+                scrape.accept_backlog(
+                    self.core.poll.registry(),
+                    self.core.last_read,
+                    self.core.now,
+                    retry,
+                );
             }
         }
         if let Some(scrape) = &mut self.scrape {
@@ -311,7 +317,7 @@ impl<S: Default> Core<S> {
         let limits = TickLimits::new(&config, &clock).map_err(invalid_input)?;
         Ok(Core {
             poll,
-            acceptor: Acceptor::new(listener),
+            acceptor: Acceptor::new(listener, ""),
             shutdown: ShutdownHandle::new(waker),
             shutdown_source: None,
             stopping: None,

@@ -97,7 +97,16 @@ impl<H: Handler> Reactor<H> {
     /// time runs out first.
     pub(super) fn poll_timeout(&mut self) -> Option<Duration> {
         let timeout = self.core.poll_timeout();
-        match self.scrape.as_ref().and_then(Scrape::next_deadline) {
+        let Some(scrape) = &self.scrape else {
+            return timeout;
+        };
+        if scrape.wants_turn() {
+            return Some(Duration::ZERO);
+        }
+        let paused = scrape
+            .paused_until()
+            .map(|tick| self.core.clock.instant_of(tick));
+        match [scrape.next_deadline(), paused].into_iter().flatten().min() {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(self.core.last_read);
                 Some(timeout.map_or(left, |t| t.min(left)))
@@ -113,7 +122,7 @@ impl<H: Handler> Reactor<H> {
         };
         let core = &self.core;
         if token == METRICS_LISTENER {
-            scrape.accept(core.poll.registry(), core.last_read);
+            scrape.on_ready(core.poll.registry(), core.last_read, core.accept_retry());
         } else {
             scrape.on_event(
                 core.poll.registry(),
