@@ -14,7 +14,6 @@ mod supervisor;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -229,28 +228,29 @@ fn stop_with_supervisor() {
     }
 }
 
-/// Shuts the reactor down on the first SIGINT or SIGTERM; the returned cell
-/// then holds the signal's number.
+/// Shuts the reactor down on the first SIGINT or SIGTERM, and ends a
+/// `--drain` on the second; the returned cell then holds the last signal's
+/// number.
 ///
-/// The handlers write to a self-pipe that the reactor polls, so the process
-/// stays single-threaded: a second thread would make Linux wait for an RCU
-/// grace period each time the file table grows, stalling the reactor for
-/// milliseconds at 256, 512, 1024 ... connections.
+/// The handlers write one byte per signal to the reactor's shutdown pipe,
+/// which it polls and counts, so the process stays single-threaded (a
+/// second thread would make Linux wait for an RCU grace period each time
+/// the file table grows, stalling the reactor for milliseconds at 256, 512,
+/// 1024 ... connections), and two signals that arrive before the loop runs
+/// again still count as two.
 fn stop_on_signals<H: vigil::Handler>(reactor: &mut Reactor<H>) -> io::Result<Arc<AtomicUsize>> {
     let received = Arc::new(AtomicUsize::new(0));
-    let (wake, watched) = UnixStream::pair()?;
     let requested = reactor.shutdown_handle().flag();
+    let wake = reactor.shutdown_pipe()?;
     for signal in [SIGINT, SIGTERM] {
         // Registered in this order, the handlers record the signal and ask
         // for shutdown before they wake the reactor: an iteration whose
         // events were collected before the signal still sees the request
-        // before it accepts anything.
+        // before it accepts anything. The pipe's bytes are the count.
         signal_hook::flag::register_usize(signal, Arc::clone(&received), signal as usize)?;
         signal_hook::flag::register(signal, Arc::clone(&requested))?;
         signal_hook::low_level::pipe::register(signal, wake.try_clone()?)?;
     }
-    watched.set_nonblocking(true)?;
-    reactor.shutdown_when_readable(mio::net::UnixStream::from_std(watched))?;
     Ok(received)
 }
 

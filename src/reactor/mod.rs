@@ -212,7 +212,7 @@ impl<H: Handler> Reactor<H> {
                 match event.token() {
                     LISTENER => self.core.acceptor.on_ready(),
                     WAKER => {} // the shutdown flag is checked by the loop
-                    SHUTDOWN_SOURCE => self.core.shutdown.shutdown(),
+                    SHUTDOWN_SOURCE => self.core.on_shutdown_source(),
                     token => {
                         if let Some(id) = ConnId::from_token(token) {
                             self.core.on_event(&mut self.handler, id, event);
