@@ -152,3 +152,61 @@ fn the_descriptor_limit_is_raised_and_a_shortfall_is_warned() {
     let warning = server.wait_for_output("cannot be reached").unwrap();
     assert!(warning.contains("--max-conns 100000000"), "{warning}");
 }
+
+/// Log lines (simple_logger's): a UTC timestamp in RFC 3339 form with
+/// milliseconds, the level, the target, the message; a single server names
+/// no process (`--workers` lines do: tests/workers.rs).
+#[test]
+fn log_lines_start_with_a_utc_rfc3339_timestamp() {
+    let mut server = VIGIL.start(&[]);
+    let line = server.wait_for_output("descriptor limit").unwrap();
+    let (stamp, rest) = line.split_once(' ').unwrap();
+    let today = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .unwrap()
+        .stdout;
+    let today = String::from_utf8(today).unwrap();
+    // The date is today's or (at midnight) yesterday's: same year-month at least.
+    assert_eq!(&stamp[..7], &today.trim()[..7], "{line}");
+    let shape: String = stamp
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999-99-99T99:99:99.999Z", "{line}");
+    assert!(rest.starts_with("INFO  [vigil] descriptor limit"), "{line}");
+}
+
+/// Log lines go to stderr, nothing to stdout (the logger points stdout at
+/// stderr so that each line is one write: tests/workers.rs parses the
+/// lines of two processes sharing one pipe).
+#[test]
+fn log_lines_go_to_stderr_only() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(VIGIL.0)
+        .args(["--listen", "127.0.0.1:0", "--log-level", "debug"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no listening line"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(stdout, "");
+}
