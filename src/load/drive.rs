@@ -9,9 +9,9 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::opener::Opener;
+use super::parts::Closes;
 use super::pool::{Ev, Pool};
-use super::Closes;
-use crate::protocol::{Bye, Reply};
+use crate::protocol::reply::{Bye, Reply};
 
 /// What a scenario does with the events of its connections.
 pub(crate) trait Handler {

@@ -35,12 +35,12 @@ mod accept;
 mod config;
 mod conn;
 mod exchange;
-mod handler;
+pub(crate) mod handler;
 mod loop_stats;
 mod observe;
 mod scrape;
 mod shutdown;
-mod stats;
+pub(crate) mod stats;
 mod stopping;
 mod timers;
 mod token;
@@ -234,16 +234,7 @@ impl<H: Handler> Reactor<H> {
             self.core.read_clock();
             self.core.accept(&mut self.handler);
             self.core.report_stats(&mut self.handler);
-            if let Some(scrape) = &mut self.scrape {
-                scrape.expire(self.core.last_read);
-                let retry = self.core.accept_retry();
-                scrape.accept_backlog(
-                    self.core.poll.registry(),
-                    self.core.last_read,
-                    self.core.now,
-                    retry,
-                );
-            }
+            self.scrape_turn();
         }
         if let Some(scrape) = &mut self.scrape {
             scrape.close_all();

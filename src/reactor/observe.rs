@@ -115,6 +115,23 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
+    /// The metrics listener's turn at the end of an iteration: closes the
+    /// scrape connections whose time is up and takes scrapers waiting in
+    /// its backlog, if a slot is free and accepting is not paused.
+    pub(super) fn scrape_turn(&mut self) {
+        let Some(scrape) = &mut self.scrape else {
+            return;
+        };
+        let core = &self.core;
+        scrape.expire(core.last_read);
+        scrape.accept_backlog(
+            core.poll.registry(),
+            core.last_read,
+            core.now,
+            core.accept_retry(),
+        );
+    }
+
     /// An event for the metrics listener or a scrape connection.
     pub(super) fn on_metrics_event(&mut self, token: mio::Token, event: &Event) {
         let Some(scrape) = &mut self.scrape else {
