@@ -89,13 +89,15 @@ fn serve(mut settings: Settings, descriptors: Result<u64, String>) -> Result<(),
     let signal = stop_on_signals(&mut reactor)
         .map_err(|err| format!("cannot install signal handlers: {err}"))?;
     let addr = reactor.local_addr().map_err(|err| err.to_string())?;
+    // In this order, with or without --metrics: listening, the descriptor
+    // limit, then the metrics address.
     log::info!("listening on {addr}");
-    if let Some(metrics) = metrics {
-        log::info!("serving metrics on http://{metrics}/metrics");
-    }
     match descriptors {
         Ok(limit) => log_descriptor_limit(limit, max_conns),
         Err(err) => log::warn!("{err}"),
+    }
+    if let Some(metrics) = metrics {
+        log::info!("serving metrics on http://{metrics}/metrics");
     }
     reactor
         .run()
@@ -131,15 +133,22 @@ fn raise_descriptor_limit() -> Result<u64, String> {
     }
 }
 
-/// Logs the descriptor limit, and warns when `max_conns` connections cannot
-/// fit in it.
+/// Logs the descriptor limit. When `max_conns` connections cannot fit in
+/// it, the line says how many can; a `--max-conns` given on the command
+/// line that cannot be reached is also warned about, the default is not
+/// (it is the most a reactor takes, not a promise).
 fn log_descriptor_limit(limit: u64, max_conns: usize) {
-    log::info!("descriptor limit {limit}");
-    let needed = (max_conns as u64).saturating_add(OTHER_DESCRIPTORS);
-    if limit < needed {
+    let room = limit.saturating_sub(OTHER_DESCRIPTORS);
+    if max_conns as u64 <= room {
+        log::info!("descriptor limit {limit}");
+    } else if max_conns == vigil::Config::default().max_connections {
+        log::info!(
+            "descriptor limit {limit}: room for about {room} connections (below the default --max-conns {max_conns})"
+        );
+    } else {
+        log::info!("descriptor limit {limit}");
         log::warn!(
-            "--max-conns {max_conns} cannot be reached: the descriptor limit {limit} holds about {} connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-conns",
-            limit.saturating_sub(OTHER_DESCRIPTORS)
+            "--max-conns {max_conns} cannot be reached: the descriptor limit {limit} holds about {room} connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-conns"
         );
     }
 }

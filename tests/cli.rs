@@ -120,7 +120,7 @@ fn an_address_in_use_exits_1_with_one_line() {
 
 /// The server raises its soft open-file limit to the hard one (a shell's
 /// soft 1024 would cap it far below `--max-conns`), says so, and warns when
-/// `--max-conns` cannot fit.
+/// a `--max-conns` given on the command line cannot fit.
 #[test]
 fn the_descriptor_limit_is_raised_and_a_shortfall_is_warned() {
     let hard = String::from_utf8(
@@ -209,4 +209,45 @@ fn log_lines_go_to_stderr_only() {
         .read_to_string(&mut stdout)
         .unwrap();
     assert_eq!(stdout, "");
+}
+
+/// The default `--max-conns` (100,000) under a smaller descriptor limit is
+/// not warned about: one `info` line gives the figure that fits. (Issue 18:
+/// the README's first command used to print a warning.)
+#[test]
+fn the_default_max_conns_under_a_small_limit_is_information() {
+    let mut server = Server::start_with(std::process::Command::new("sh").args([
+        "-c",
+        "ulimit -n 2000 && exec \"$0\" \"$@\"",
+        VIGIL.0,
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let line = server.wait_for_output("descriptor limit").unwrap();
+    assert!(
+        line.contains("INFO")
+            && line.ends_with("descriptor limit 2000: room for about 1984 connections (below the default --max-conns 100000)"),
+        "{line}"
+    );
+    let mut client = server.connect();
+    client.send(b"PING\n");
+    client.expect(b"PONG");
+    let warnings: Vec<String> = server
+        .output_so_far()
+        .into_iter()
+        .filter(|l| l.contains("WARN"))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+/// With `--metrics` the start-up lines keep their order: `listening on`,
+/// `descriptor limit`, then `serving metrics on`.
+#[test]
+fn start_up_lines_keep_their_order_with_metrics() {
+    let mut server = VIGIL.start(&["--metrics", "127.0.0.1:0"]);
+    // `start` consumed the lines up to `listening on`.
+    let limit = server.wait_for_output("descriptor limit");
+    assert!(limit.is_some(), "no descriptor limit after listening on");
+    let metrics = server.wait_for_output("serving metrics on");
+    assert!(metrics.is_some(), "serving metrics came before the limit");
 }

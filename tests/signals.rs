@@ -215,3 +215,16 @@ fn two_signals_to_the_supervisor_end_the_workers_drains() {
         .wait_exit(Duration::from_secs(3))
         .is_some_and(|s| s.success()));
 }
+
+/// The log ends with the final counters, even when nothing changed since
+/// the last counters line (here: nothing happened at all), then the
+/// `stopped by signal` line.
+#[test]
+fn the_shutdown_logs_the_final_counters() {
+    let mut server = VIGIL.start(&[]);
+    server.signal("TERM");
+    assert!(server.wait_exit(EXIT_WITHIN).is_some_and(|s| s.success()));
+    let counters = server.wait_for_output("open 0 (peak 0), accepted 0");
+    assert!(counters.is_some(), "no counters line at shutdown");
+    assert!(server.wait_for_output("stopped by signal 15").is_some());
+}

@@ -128,7 +128,10 @@ impl<H: Handler> Reactor<H> {
     /// # Errors
     ///
     /// Binding fails (address in use, no permission), the poll cannot be
-    /// created, or `config` is invalid (zero tick): `InvalidInput`.
+    /// created, or `config` makes no sense (`InvalidInput`): a zero `tick`,
+    /// `max_connections`, `max_output` or `read_budget`, a timeout of
+    /// `Some(Duration::ZERO)` (`None` is off), or a `probe_after` not at
+    /// least one tick shorter than `idle_timeout`.
     pub fn bind(addr: SocketAddr, config: Config, handler: H) -> io::Result<Reactor<H>> {
         Reactor::with_listener(TcpListener::bind(addr)?, config, handler)
     }
@@ -297,9 +300,7 @@ struct Core<S> {
 impl<S: Default> Core<S> {
     fn new(mut listener: TcpListener, mut config: Config) -> io::Result<Core<S>> {
         config.max_connections = config.max_connections.min(token::MAX_KEYS);
-        if config.tick.is_zero() {
-            return Err(invalid_input("tick must be longer than zero"));
-        }
+        config.check().map_err(invalid_input)?;
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
