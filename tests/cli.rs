@@ -251,3 +251,16 @@ fn start_up_lines_keep_their_order_with_metrics() {
     let metrics = server.wait_for_output("serving metrics on");
     assert!(metrics.is_some(), "serving metrics came before the limit");
 }
+
+/// `--idle-timeout 1.5s` says that fractions are not allowed (it used to
+/// say "unknown unit '.5s'").
+#[test]
+fn a_fractional_duration_is_refused_as_a_fraction() {
+    let output = VIGIL.run(&["--listen", "127.0.0.1:0", "--idle-timeout", "1.5s"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--idle-timeout") && stderr.contains("fractions are not allowed"),
+        "{stderr}"
+    );
+}
