@@ -15,8 +15,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 ///
 /// # Errors
 ///
-/// No unit, an unknown one, anything but digits before it, or more than
-/// 30 days: a sentence saying which.
+/// No unit, an unknown one, anything but digits before it, a fraction
+/// (`1.5s`: say `1500ms`), or more than 30 days: a sentence saying which.
 ///
 /// # Examples
 ///
@@ -44,6 +44,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             MAX_DURATION.as_secs() / 60
         )
     };
+    if unit.starts_with('.') || unit.starts_with(',') {
+        return Err("fractions are not allowed: use a smaller unit (1500ms, not 1.5s)".to_owned());
+    }
     let number: u64 = number.parse().map_err(|_| too_long())?;
     let millis = match unit {
         "ms" => Some(number),
@@ -90,6 +93,17 @@ mod tests {
             "18446744073709551615m",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn a_fraction_is_refused_as_a_fraction() {
+        for fraction in ["1.5s", "0.5m", "2,5s"] {
+            let err = parse_duration(fraction).unwrap_err();
+            assert!(
+                err.starts_with("fractions are not allowed"),
+                "{fraction}: {err}"
+            );
         }
     }
 }

@@ -23,7 +23,7 @@
 //! The standalone server (`cargo run --release`), its client `vigil-client`
 //! and the load generator `vigil-load` are binaries of this package; their
 //! command-line code is not part of the library, but the load generator's
-//! machinery is: [`load`] (feature `load`, on by default), used by
+//! machinery is: `vigil::load` (feature `load`, on by default), used by
 //! `vigil-load` and by the capacity benchmark.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

@@ -14,7 +14,6 @@ mod supervisor;
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -90,13 +89,15 @@ fn serve(mut settings: Settings, descriptors: Result<u64, String>) -> Result<(),
     let signal = stop_on_signals(&mut reactor)
         .map_err(|err| format!("cannot install signal handlers: {err}"))?;
     let addr = reactor.local_addr().map_err(|err| err.to_string())?;
+    // In this order, with or without --metrics: listening, the descriptor
+    // limit, then the metrics address.
     log::info!("listening on {addr}");
-    if let Some(metrics) = metrics {
-        log::info!("serving metrics on http://{metrics}/metrics");
-    }
     match descriptors {
         Ok(limit) => log_descriptor_limit(limit, max_conns),
         Err(err) => log::warn!("{err}"),
+    }
+    if let Some(metrics) = metrics {
+        log::info!("serving metrics on http://{metrics}/metrics");
     }
     reactor
         .run()
@@ -132,15 +133,22 @@ fn raise_descriptor_limit() -> Result<u64, String> {
     }
 }
 
-/// Logs the descriptor limit, and warns when `max_conns` connections cannot
-/// fit in it.
+/// Logs the descriptor limit. When `max_conns` connections cannot fit in
+/// it, the line says how many can; a `--max-conns` given on the command
+/// line that cannot be reached is also warned about, the default is not
+/// (it is the most a reactor takes, not a promise).
 fn log_descriptor_limit(limit: u64, max_conns: usize) {
-    log::info!("descriptor limit {limit}");
-    let needed = (max_conns as u64).saturating_add(OTHER_DESCRIPTORS);
-    if limit < needed {
+    let room = limit.saturating_sub(OTHER_DESCRIPTORS);
+    if max_conns as u64 <= room {
+        log::info!("descriptor limit {limit}");
+    } else if max_conns == vigil::Config::default().max_connections {
+        log::info!(
+            "descriptor limit {limit}: room for about {room} connections (below the default --max-conns {max_conns})"
+        );
+    } else {
+        log::info!("descriptor limit {limit}");
         log::warn!(
-            "--max-conns {max_conns} cannot be reached: the descriptor limit {limit} holds about {} connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-conns",
-            limit.saturating_sub(OTHER_DESCRIPTORS)
+            "--max-conns {max_conns} cannot be reached: the descriptor limit {limit} holds about {room} connections; raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-conns"
         );
     }
 }
@@ -229,28 +237,29 @@ fn stop_with_supervisor() {
     }
 }
 
-/// Shuts the reactor down on the first SIGINT or SIGTERM; the returned cell
-/// then holds the signal's number.
+/// Shuts the reactor down on the first SIGINT or SIGTERM, and ends a
+/// `--drain` on the second; the returned cell then holds the last signal's
+/// number.
 ///
-/// The handlers write to a self-pipe that the reactor polls, so the process
-/// stays single-threaded: a second thread would make Linux wait for an RCU
-/// grace period each time the file table grows, stalling the reactor for
-/// milliseconds at 256, 512, 1024 ... connections.
+/// The handlers write one byte per signal to the reactor's shutdown pipe,
+/// which it polls and counts, so the process stays single-threaded (a
+/// second thread would make Linux wait for an RCU grace period each time
+/// the file table grows, stalling the reactor for milliseconds at 256, 512,
+/// 1024 ... connections), and two signals that arrive before the loop runs
+/// again still count as two.
 fn stop_on_signals<H: vigil::Handler>(reactor: &mut Reactor<H>) -> io::Result<Arc<AtomicUsize>> {
     let received = Arc::new(AtomicUsize::new(0));
-    let (wake, watched) = UnixStream::pair()?;
     let requested = reactor.shutdown_handle().flag();
+    let wake = reactor.shutdown_pipe()?;
     for signal in [SIGINT, SIGTERM] {
         // Registered in this order, the handlers record the signal and ask
         // for shutdown before they wake the reactor: an iteration whose
         // events were collected before the signal still sees the request
-        // before it accepts anything.
+        // before it accepts anything. The pipe's bytes are the count.
         signal_hook::flag::register_usize(signal, Arc::clone(&received), signal as usize)?;
         signal_hook::flag::register(signal, Arc::clone(&requested))?;
         signal_hook::low_level::pipe::register(signal, wake.try_clone()?)?;
     }
-    watched.set_nonblocking(true)?;
-    reactor.shutdown_when_readable(mio::net::UnixStream::from_std(watched))?;
     Ok(received)
 }
 

@@ -18,8 +18,11 @@
 //! # Supervision
 //!
 //! - SIGINT and SIGTERM are forwarded to every worker, each time they
-//!   arrive (a second signal means what it means to a single server). Once
-//!   every worker has exited after a signal, the supervisor exits 0.
+//!   arrive (a second signal means what it means to a single server). They
+//!   are counted, not flagged: two that arrive before the supervisor wakes
+//!   are forwarded as two, a SIGTERM and a SIGINT (two of one kind sent at
+//!   once could merge into one pending signal in the worker). Once every
+//!   worker has exited after a signal, the supervisor exits 0.
 //! - A worker that exits without being told to is restarted after a
 //!   back-off that doubles from [`BACKOFF_MIN`] to [`BACKOFF_MAX`] while
 //!   it keeps dying young, and resets once it has run for [`BACKOFF_MAX`].
@@ -41,8 +44,6 @@ use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -141,12 +142,15 @@ pub fn run(settings: &Settings, args: &[OsString]) -> Result<(), String> {
     let mut stopping = false;
     let mut failure = None;
     loop {
-        if let Some(signal) = signals.take_stop() {
+        let stops = signals.take_stops();
+        if let Some(&signal) = stops.first() {
             if !stopping {
                 log::info!("signal {signal}: stopping {workers} workers");
             }
             stopping = true;
-            forward(&slots, signal);
+            for signal in stops {
+                forward(&slots, signal);
+            }
         }
         for slot in &mut slots {
             if let Some(status) = reap(slot) {
@@ -314,35 +318,44 @@ pub fn auto_workers(max_conns: usize, nofile: u64) -> usize {
 }
 
 /// The supervisor's signals: SIGINT and SIGTERM to stop, SIGCHLD to reap,
-/// all through one self-pipe.
+/// all waking it through one self-pipe; SIGINT and SIGTERM also write one
+/// byte each to a pipe of their own, so that they are counted.
 struct Signals {
     watched: UnixStream,
-    int: Arc<AtomicBool>,
-    term: Arc<AtomicBool>,
+    int: UnixStream,
+    term: UnixStream,
 }
 
 impl Signals {
     fn install() -> io::Result<Signals> {
         let (wake, watched) = UnixStream::pair()?;
-        let int = Arc::new(AtomicBool::new(false));
-        let term = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(SIGINT, Arc::clone(&int))?;
-        signal_hook::flag::register(SIGTERM, Arc::clone(&term))?;
+        let (int_in, int) = UnixStream::pair()?;
+        let (term_in, term) = UnixStream::pair()?;
+        for pipe in [&int_in, &term_in, &int, &term] {
+            pipe.set_nonblocking(true)?;
+        }
+        // Counted before the wake-up, so a woken supervisor finds them.
+        signal_hook::low_level::pipe::register(SIGINT, int_in)?;
+        signal_hook::low_level::pipe::register(SIGTERM, term_in)?;
         for signal in [SIGINT, SIGTERM, SIGCHLD] {
             signal_hook::low_level::pipe::register(signal, wake.try_clone()?)?;
         }
         Ok(Signals { watched, int, term })
     }
 
-    /// The stop signal received since the last call, if any (SIGTERM wins
-    /// over SIGINT when both came).
-    fn take_stop(&self) -> Option<Signal> {
-        let int = self.int.swap(false, Ordering::SeqCst);
-        let term = self.term.swap(false, Ordering::SeqCst);
+    /// The stop signals to forward for those received since the last
+    /// call: none, the one received, or for two or more, a SIGTERM and a
+    /// SIGINT (two signals of one kind sent at once may reach a worker as
+    /// one; the two kinds never merge, and a worker counts either as a
+    /// request to stop).
+    fn take_stops(&self) -> Vec<Signal> {
+        let int = count_bytes(&self.int);
+        let term = count_bytes(&self.term);
         match (term, int) {
-            (true, _) => Some(Signal::SIGTERM),
-            (false, true) => Some(Signal::SIGINT),
-            (false, false) => None,
+            (0, 0) => Vec::new(),
+            (1, 0) => vec![Signal::SIGTERM],
+            (0, 1) => vec![Signal::SIGINT],
+            _ => vec![Signal::SIGTERM, Signal::SIGINT],
         }
     }
 
@@ -360,6 +373,21 @@ impl Signals {
             let _ = self.watched.set_nonblocking(true);
             while matches!((&self.watched).read(&mut buf), Ok(n) if n > 0) {}
             let _ = self.watched.set_nonblocking(false);
+        }
+    }
+}
+
+/// Reads the non-blocking `pipe` until it would block; returns the bytes
+/// read.
+fn count_bytes(mut pipe: &UnixStream) -> usize {
+    let mut buf = [0u8; 64];
+    let mut count = 0;
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => return count,
+            Ok(n) => count += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return count,
         }
     }
 }

@@ -107,3 +107,18 @@ fn bad_flags_exit_2_with_one_line() {
         assert!(stderr.contains(args[0]), "{args:?}: {stderr:?}");
     }
 }
+
+/// `--count -1` (or `--then -1`) says what a count is, not Rust's parse
+/// error ("invalid digit found in string").
+#[test]
+fn a_negative_count_is_refused_with_a_clear_line() {
+    for flag in ["--count", "--then"] {
+        let output = run(Command::new(CLIENT).args([flag, "-1"]));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!("vigil-client: invalid value '-1' for '{flag} <N>': expected a whole number, 0 or more")
+        );
+    }
+}

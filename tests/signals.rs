@@ -157,3 +157,74 @@ fn a_drain_ends_when_every_client_has_left() {
     assert!(server.wait_exit(EXIT_WITHIN).is_some_and(|s| s.success()));
     assert!(left.elapsed() < EXIT_WITHIN, "{:?}", left.elapsed());
 }
+
+/// Stops `server`, sends it `first` then `second`, and resumes it: both
+/// signals arrive before its loop runs again (a stopped process runs every
+/// pending handler at once when it resumes). Two signals of one kind would
+/// merge into one pending signal in the kernel, so they are of two kinds.
+fn two_signals_while_stopped(server: &Server, first: &str, second: &str) {
+    server.signal("STOP");
+    server.signal(first);
+    server.signal(second);
+    server.signal("CONT");
+}
+
+/// Finding 5 of issue 18: two signals handled before the loop runs count
+/// as two, so the second ends the drain. (They used to be one readiness
+/// event of the signal pipe, which counted as one request.)
+#[test]
+fn two_signals_before_the_loop_runs_end_the_drain() {
+    let (mut server, mut clients) = serving(&["--drain", "10s"], 10);
+    let asked = Instant::now();
+    two_signals_while_stopped(&server, "TERM", "INT");
+    for client in &mut clients {
+        client.expect(b"BYE shutdown");
+    }
+    // Window: everyone within 1 s of the signals, not over the 10 s drain.
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(server
+        .wait_exit(Duration::from_secs(3))
+        .is_some_and(|s| s.success()));
+}
+
+/// The same through the `--workers` supervisor: it counts the two signals
+/// it received at once and forwards two, so its workers end their drains.
+#[test]
+fn two_signals_to_the_supervisor_end_the_workers_drains() {
+    let (mut server, mut clients) = serving(&["--drain", "10s", "--workers", "2"], 10);
+    // Both workers listen (`serving` saw the first one's line).
+    server
+        .wait_for_output("listening on")
+        .expect("both workers listen");
+    let asked = Instant::now();
+    two_signals_while_stopped(&server, "TERM", "INT");
+    for client in &mut clients {
+        client.expect(b"BYE shutdown");
+    }
+    // Window: everyone within 1 s of the signals, not over the 10 s drain.
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(server
+        .wait_exit(Duration::from_secs(3))
+        .is_some_and(|s| s.success()));
+}
+
+/// The log ends with the final counters, even when nothing changed since
+/// the last counters line (here: nothing happened at all), then the
+/// `stopped by signal` line.
+#[test]
+fn the_shutdown_logs_the_final_counters() {
+    let mut server = VIGIL.start(&[]);
+    server.signal("TERM");
+    assert!(server.wait_exit(EXIT_WITHIN).is_some_and(|s| s.success()));
+    let counters = server.wait_for_output("open 0 (peak 0), accepted 0");
+    assert!(counters.is_some(), "no counters line at shutdown");
+    assert!(server.wait_for_output("stopped by signal 15").is_some());
+}

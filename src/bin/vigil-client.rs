@@ -68,7 +68,8 @@ struct Args {
         long,
         allow_hyphen_values = true,
         value_name = "N",
-        default_value = "10"
+        default_value = "10",
+        value_parser = parse_count
     )]
     count: u64,
 
@@ -77,12 +78,21 @@ struct Args {
     pause: Duration,
 
     /// Heartbeats to send after the pause [default: the same as --count]
-    #[arg(long, allow_hyphen_values = true, value_name = "N")]
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = parse_count)]
     then: Option<u64>,
 
     /// Send empty lines as heartbeats instead of `PING <n>`
     #[arg(long)]
     empty: bool,
+}
+
+/// Parses a count of heartbeats: a whole number, 0 or more.
+fn parse_count(text: &str) -> Result<u64, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a whole number, 0 or more".to_owned());
+    }
+    text.parse()
+        .map_err(|_| format!("more than the maximum of {}", u64::MAX))
 }
 
 /// How the connection ended, as the exit status says it.

@@ -9,9 +9,9 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::opener::Opener;
+use super::parts::Closes;
 use super::pool::{Ev, Pool};
-use super::Closes;
-use crate::protocol::{Bye, Reply};
+use crate::protocol::reply::{Bye, Reply};
 
 /// What a scenario does with the events of its connections.
 pub(crate) trait Handler {
@@ -27,7 +27,8 @@ pub(crate) trait Handler {
     fn progress(&self, pool: &Pool, opener: &Opener) -> String;
 }
 
-/// Prints a line on stderr at most once a second.
+/// A progress line at most once a second, logged at `info` (`vigil-load`
+/// shows them on stderr).
 pub(crate) struct Progress {
     name: &'static str,
     begun: Instant,
@@ -45,19 +46,19 @@ impl Progress {
         }
     }
 
-    /// Prints `line()` if a second has passed since the last line.
+    /// Logs `line()` if a second has passed since the last line.
     pub(crate) fn tick(&mut self, now: Instant, line: impl FnOnce() -> String) {
         if now.duration_since(self.last) >= Duration::from_secs(1) {
             self.last = now;
             let t = now.duration_since(self.begun).as_secs_f64();
-            eprintln!("[{}] {t:6.1}s {}", self.name, line());
+            log::info!("[{}] {t:6.1}s {}", self.name, line());
         }
     }
 
-    /// Prints a line now.
+    /// Logs a line now.
     pub(crate) fn say(&self, line: &str) {
         let t = self.begun.elapsed().as_secs_f64();
-        eprintln!("[{}] {t:6.1}s {line}", self.name);
+        log::info!("[{}] {t:6.1}s {line}", self.name);
     }
 }
 

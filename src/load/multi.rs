@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::options::Options;
 use super::proc_stats;
-use super::{Options, Procs, Report, WholeRun};
+use super::report::{Procs, Report, WholeRun};
 
 struct Kid {
     child: Child,

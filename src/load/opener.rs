@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use super::parts::{Opening, StoppedBy};
 use super::pool::{ConnectError, Ev, Pool};
 use super::proc_stats;
-use super::{Opening, StoppedBy};
-use crate::protocol::Reply;
+use crate::protocol::reply::Reply;
 
 /// The connect rate is also measured over this many first connections:
 /// past about 14,000 connections from one source address to one server

@@ -17,8 +17,9 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::protocol::Reply;
-use crate::protocol::{LineCodec, PartialLine};
+use crate::protocol::codec::LineCodec;
+use crate::protocol::partial::PartialLine;
+use crate::protocol::reply::Reply;
 
 /// `EMFILE`: this process has no file descriptor left.
 const EMFILE: i32 = 24;

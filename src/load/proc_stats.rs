@@ -3,7 +3,7 @@
 use std::fs;
 use std::time::Instant;
 
-use super::Cpu;
+use super::parts::Cpu;
 
 /// Clock ticks per second of `utime`/`stime` in `/proc/PID/stat` (`USER_HZ`,
 /// 100 on every mainstream Linux build).

@@ -6,9 +6,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::options::Scenario;
+use super::parts::{Cpu, Opening, StoppedBy};
 use super::rows::Rows;
-use super::scenarios::{Heartbeat, Hold, Keepalive, Reap, Rolling, Storm};
-use super::{Cpu, Opening, Scenario, StoppedBy};
+use super::scenarios::heartbeat::Heartbeat;
+use super::scenarios::hold::Hold;
+use super::scenarios::keepalive::Keepalive;
+use super::scenarios::reap::Reap;
+use super::scenarios::rolling::Rolling;
+use super::scenarios::storm::Storm;
 
 /// Everything one run of `vigil-load` measured.
 ///

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::Cpu;
+use super::parts::Cpu;
 
 /// The rows of the table printed on stdout, and the notes under it.
 #[derive(Debug, Default)]

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::ops::ControlFlow;
 
-use crate::protocol::codec::{LineCodec, PartialLine};
+use crate::protocol::codec::LineCodec;
 use crate::protocol::counts::LineCounts;
+use crate::protocol::partial::PartialLine;
 use crate::protocol::proxy::{parse_proxy_header, ProxyError, V2_MAX};
 use crate::protocol::request::Request;
-use crate::{CloseReason, Context, Handler, Stats};
+use crate::reactor::handler::{Context, Handler};
+use crate::reactor::stats::{CloseReason, Stats};
 
 /// The reply to an overlong line, written before closing.
 const LINE_TOO_LONG: &[u8] = b"ERR line-too-long\n";

@@ -20,16 +20,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod codec;
-mod counts;
-mod handler;
-mod proxy;
-mod reply;
-mod request;
+pub(crate) mod codec;
+pub(crate) mod counts;
+pub(crate) mod handler;
+pub(crate) mod partial;
+pub(crate) mod proxy;
+pub(crate) mod reply;
+pub(crate) mod request;
 
-pub use codec::{LineCodec, LineTooLong, PartialLine};
+pub use codec::{LineCodec, LineTooLong};
 pub use counts::LineCounts;
 pub use handler::LineProtocol;
+pub use partial::PartialLine;
 pub use proxy::{parse_proxy_header, ProxyError, ProxyHeader};
 pub use reply::{Bye, Reply};
 pub use request::Request;

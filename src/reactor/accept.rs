@@ -2,6 +2,7 @@
 //! registration of each new connection.
 
 use std::io;
+use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::Registry;
@@ -17,7 +18,20 @@ use crate::{CloseReason, ConnId, Handler};
 /// stays marked ready, so the next poll does not wait.
 const ACCEPT_BATCH: usize = 128;
 
-/// The listener and what the reactor knows of its backlog.
+/// A listener and what the reactor knows of its backlog: the one accept
+/// path of the heartbeat listener and of the metrics listener, so that both
+/// pause the same way when descriptors run out and both recover.
+///
+/// # Back-off
+///
+/// A failed `accept(2)` that is the listener's (descriptors exhausted,
+/// EMFILE / ENFILE, or any error not of the connection being accepted)
+/// pauses it until a given tick; the reactor's poll wakes for that tick,
+/// and a descriptor freed earlier ([`Acceptor::resume`]) ends the pause at
+/// once. While paused, the listener stays marked ready: the connections
+/// waiting in its backlog are taken once the pause ends, although the
+/// listener reports no new readiness for them (it is edge-triggered). One
+/// warning is logged per exhaustion episode.
 #[derive(Debug)]
 pub(super) struct Acceptor {
     /// `None` once the reactor is shutting down.
@@ -28,15 +42,42 @@ pub(super) struct Acceptor {
     paused_until: Option<u64>,
     /// The warning for the current descriptor-exhaustion episode is logged.
     warned_this_episode: bool,
+    /// Names the listener in log lines: empty for the heartbeat listener.
+    name: &'static str,
+}
+
+/// What one `accept(2)` gave.
+#[derive(Debug)]
+pub(super) enum Take {
+    /// A new connection.
+    Conn(TcpStream),
+    /// Nothing more to take now: the backlog is drained, accepting is
+    /// paused, or the listener is closed.
+    Nothing,
+    /// The connection being accepted failed before it was accepted
+    /// (accept(2) says to retry at once), or the call was interrupted.
+    Skipped,
+    /// Accepting failed and is paused now (see [`Acceptor::take`]).
+    Paused,
+}
+
+/// When a paused listener tries again: at tick `until`, `after` from now.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Retry {
+    pub(super) until: u64,
+    pub(super) after: Duration,
 }
 
 impl Acceptor {
-    pub(super) fn new(listener: TcpListener) -> Acceptor {
+    /// An acceptor of `listener` (already registered), which `name`s it in
+    /// log lines (`""` for the heartbeat listener).
+    pub(super) fn new(listener: TcpListener, name: &'static str) -> Acceptor {
         Acceptor {
             listener: Some(listener),
             ready: true,
             paused_until: None,
             warned_this_episode: false,
+            name,
         }
     }
 
@@ -77,33 +118,89 @@ impl Acceptor {
             let _ = registry.deregister(&mut listener);
         }
     }
+
+    /// Takes the next connection from the backlog, if accepting is not
+    /// paused. A failure of the listener itself pauses accepting until
+    /// `retry` (no busy loop while descriptors are short; the backlog keeps
+    /// the waiting connections until then) and returns [`Take::Paused`];
+    /// `open` is how many descriptors the reactor holds, for the warning.
+    pub(super) fn take(&mut self, retry: Retry, open: impl FnOnce() -> u64) -> Take {
+        if !self.wants_turn() {
+            return Take::Nothing;
+        }
+        let Some(listener) = &self.listener else {
+            return Take::Nothing;
+        };
+        match listener.accept() {
+            Ok((stream, _)) => Take::Conn(stream),
+            Err(err) if would_block(&err) => {
+                self.ready = false;
+                if self.warned_this_episode {
+                    self.warned_this_episode = false;
+                    log::info!("{}accepting again: the backlog is drained", self.name);
+                }
+                Take::Nothing
+            }
+            Err(err) if interrupted(&err) => Take::Skipped,
+            Err(err) if connection_error(&err) => {
+                log::debug!(
+                    "{}accept: a connection failed before it was accepted: {err}",
+                    self.name
+                );
+                Take::Skipped
+            }
+            Err(err) => {
+                self.pause(&err, retry, open());
+                Take::Paused
+            }
+        }
+    }
+
+    /// Stops taking from the listener until `retry.until`, or until a
+    /// descriptor is freed.
+    fn pause(&mut self, err: &io::Error, retry: Retry, open: u64) {
+        self.paused_until = Some(retry.until);
+        let name = self.name;
+        if fd_exhausted(err) {
+            if !self.warned_this_episode {
+                self.warned_this_episode = true;
+                log::warn!(
+                    "{name}out of file descriptors with {open} connections open ({err}): pausing accept, retrying every {:?} or when a connection closes",
+                    retry.after
+                );
+            }
+        } else {
+            log::warn!(
+                "{name}accept failed ({err}): pausing accept for {:?}",
+                retry.after
+            );
+        }
+    }
 }
 
 impl<S: Default> Core<S> {
+    /// When a listener that fails now tries again.
+    pub(super) fn accept_retry(&self) -> Retry {
+        Retry {
+            until: self.ticks_from_now(self.config.accept_retry),
+            after: self.config.accept_retry,
+        }
+    }
+
     /// Accepts until the backlog is empty, accepting is paused, or
     /// [`ACCEPT_BATCH`] connections were taken in this iteration.
     pub(super) fn accept<H: Handler<Conn = S>>(&mut self, handler: &mut H) {
         for _ in 0..ACCEPT_BATCH {
-            if !self.acceptor.wants_turn() {
-                return;
-            }
-            let Some(listener) = &self.acceptor.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, _)) => self.open(handler, stream),
-                Err(err) if would_block(&err) => {
-                    self.acceptor.ready = false;
-                    if self.acceptor.warned_this_episode {
-                        self.acceptor.warned_this_episode = false;
-                        log::info!("accepting again: the backlog is drained");
-                    }
+            let retry = self.accept_retry();
+            let open = self.stats.open + self.stats.closing;
+            match self.acceptor.take(retry, || open) {
+                Take::Conn(stream) => self.open(handler, stream),
+                Take::Skipped => {}
+                Take::Nothing => return,
+                Take::Paused => {
+                    self.stats.accept_pauses += 1;
+                    return;
                 }
-                Err(err) if interrupted(&err) => {}
-                Err(err) if connection_error(&err) => {
-                    log::debug!("accept: a connection failed before it was accepted: {err}");
-                }
-                Err(err) => self.pause_accepting(&err),
             }
         }
     }
@@ -129,29 +226,6 @@ impl<S: Default> Core<S> {
             }
         }
         taken
-    }
-
-    /// Stops taking from the listener for `accept_retry`, or until a
-    /// connection closes: no busy loop while descriptors are short, and the
-    /// backlog keeps waiting connections until then.
-    fn pause_accepting(&mut self, err: &io::Error) {
-        self.stats.accept_pauses += 1;
-        self.acceptor.paused_until = Some(self.ticks_from_now(self.config.accept_retry));
-        if fd_exhausted(err) {
-            if !self.acceptor.warned_this_episode {
-                self.acceptor.warned_this_episode = true;
-                log::warn!(
-                    "out of file descriptors with {} connections open ({err}): pausing accept, retrying every {:?} or when a connection closes",
-                    self.stats.open + self.stats.closing,
-                    self.config.accept_retry
-                );
-            }
-        } else {
-            log::warn!(
-                "accept failed ({err}): pausing accept for {:?}",
-                self.config.accept_retry
-            );
-        }
     }
 
     fn open<H: Handler<Conn = S>>(&mut self, handler: &mut H, stream: TcpStream) {

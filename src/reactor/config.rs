@@ -79,3 +79,26 @@ impl Default for Config {
         }
     }
 }
+
+impl Config {
+    /// Refuses what makes no sense, as the `vigil` binary refuses its
+    /// flags: a zero tick, `max_connections`, `max_output` or `read_budget`
+    /// (a budget of 0 would be read as one byte a turn), and a timeout of
+    /// `Some(0)` (`None` turns one off).
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        let zero = |d: Option<Duration>| d.is_some_and(|d| d.is_zero());
+        if self.tick.is_zero() {
+            Err("tick must be longer than zero")
+        } else if self.max_connections == 0 {
+            Err("max_connections must be at least 1")
+        } else if self.max_output == 0 {
+            Err("max_output must be at least 1")
+        } else if self.read_budget == 0 {
+            Err("read_budget must be at least 1")
+        } else if zero(self.idle_timeout) || zero(self.lifetime) || zero(self.probe_after) {
+            Err("idle_timeout, lifetime and probe_after must be longer than zero, or None for off")
+        } else {
+            Ok(())
+        }
+    }
+}

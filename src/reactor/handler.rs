@@ -89,7 +89,10 @@ pub trait Handler {
 
     /// The counters changed. Called at most once per
     /// [`Config::stats_interval`](crate::Config::stats_interval), and never
-    /// while connections only exchange bytes or nothing happens at all.
+    /// while connections only exchange bytes or nothing happens at all;
+    /// and once more when [`Reactor::run`](crate::Reactor::run) ends, with
+    /// the final counters, whether they changed or not (only if
+    /// `stats_interval` is set).
     fn on_stats(&mut self, stats: &Stats) {
         let _ = stats;
     }

@@ -35,12 +35,12 @@ mod accept;
 mod config;
 mod conn;
 mod exchange;
-mod handler;
+pub(crate) mod handler;
 mod loop_stats;
 mod observe;
 mod scrape;
 mod shutdown;
-mod stats;
+pub(crate) mod stats;
 mod stopping;
 mod timers;
 mod token;
@@ -128,7 +128,10 @@ impl<H: Handler> Reactor<H> {
     /// # Errors
     ///
     /// Binding fails (address in use, no permission), the poll cannot be
-    /// created, or `config` is invalid (zero tick): `InvalidInput`.
+    /// created, or `config` makes no sense (`InvalidInput`): a zero `tick`,
+    /// `max_connections`, `max_output` or `read_budget`, a timeout of
+    /// `Some(Duration::ZERO)` (`None` is off), or a `probe_after` not at
+    /// least one tick shorter than `idle_timeout`.
     pub fn bind(addr: SocketAddr, config: Config, handler: H) -> io::Result<Reactor<H>> {
         Reactor::with_listener(TcpListener::bind(addr)?, config, handler)
     }
@@ -212,7 +215,7 @@ impl<H: Handler> Reactor<H> {
                 match event.token() {
                     LISTENER => self.core.acceptor.on_ready(),
                     WAKER => {} // the shutdown flag is checked by the loop
-                    SHUTDOWN_SOURCE => self.core.shutdown.shutdown(),
+                    SHUTDOWN_SOURCE => self.core.on_shutdown_source(),
                     token => {
                         if let Some(id) = ConnId::from_token(token) {
                             self.core.on_event(&mut self.handler, id, event);
@@ -234,10 +237,7 @@ impl<H: Handler> Reactor<H> {
             self.core.read_clock();
             self.core.accept(&mut self.handler);
             self.core.report_stats(&mut self.handler);
-            if let Some(scrape) = &mut self.scrape {
-                scrape.expire(self.core.last_read);
-                scrape.accept_backlog(self.core.poll.registry(), self.core.last_read);
-            }
+            self.scrape_turn();
         }
         if let Some(scrape) = &mut self.scrape {
             scrape.close_all();
@@ -300,9 +300,7 @@ struct Core<S> {
 impl<S: Default> Core<S> {
     fn new(mut listener: TcpListener, mut config: Config) -> io::Result<Core<S>> {
         config.max_connections = config.max_connections.min(token::MAX_KEYS);
-        if config.tick.is_zero() {
-            return Err(invalid_input("tick must be longer than zero"));
-        }
+        config.check().map_err(invalid_input)?;
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -311,7 +309,7 @@ impl<S: Default> Core<S> {
         let limits = TickLimits::new(&config, &clock).map_err(invalid_input)?;
         Ok(Core {
             poll,
-            acceptor: Acceptor::new(listener),
+            acceptor: Acceptor::new(listener, ""),
             shutdown: ShutdownHandle::new(waker),
             shutdown_source: None,
             stopping: None,

@@ -97,13 +97,39 @@ impl<H: Handler> Reactor<H> {
     /// time runs out first.
     pub(super) fn poll_timeout(&mut self) -> Option<Duration> {
         let timeout = self.core.poll_timeout();
-        match self.scrape.as_ref().and_then(Scrape::next_deadline) {
+        let Some(scrape) = &self.scrape else {
+            return timeout;
+        };
+        if scrape.wants_turn() {
+            return Some(Duration::ZERO);
+        }
+        let paused = scrape
+            .paused_until()
+            .map(|tick| self.core.clock.instant_of(tick));
+        match [scrape.next_deadline(), paused].into_iter().flatten().min() {
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(self.core.last_read);
                 Some(timeout.map_or(left, |t| t.min(left)))
             }
             None => timeout,
         }
+    }
+
+    /// The metrics listener's turn at the end of an iteration: closes the
+    /// scrape connections whose time is up and takes scrapers waiting in
+    /// its backlog, if a slot is free and accepting is not paused.
+    pub(super) fn scrape_turn(&mut self) {
+        let Some(scrape) = &mut self.scrape else {
+            return;
+        };
+        let core = &self.core;
+        scrape.expire(core.last_read);
+        scrape.accept_backlog(
+            core.poll.registry(),
+            core.last_read,
+            core.now,
+            core.accept_retry(),
+        );
     }
 
     /// An event for the metrics listener or a scrape connection.
@@ -113,7 +139,7 @@ impl<H: Handler> Reactor<H> {
         };
         let core = &self.core;
         if token == METRICS_LISTENER {
-            scrape.accept(core.poll.registry(), core.last_read);
+            scrape.on_ready(core.poll.registry(), core.last_read, core.accept_retry());
         } else {
             scrape.on_event(
                 core.poll.registry(),

@@ -22,6 +22,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 
+use crate::reactor::accept::{Acceptor, Retry, Take};
 use crate::reactor::token::{scrape_slot, scrape_token, METRICS_LISTENER, SCRAPE_SLOTS};
 use crate::ReactorMetrics;
 
@@ -75,17 +76,14 @@ impl Default for ScrapeConfig {
 
 /// The metrics listener and its connections.
 pub(crate) struct Scrape<H> {
-    listener: TcpListener,
+    /// The listener, with the heartbeat listener's pause and recovery.
+    acceptor: Acceptor,
     conns: Slab<ScrapeConn>,
     next_generation: u32,
     config: ScrapeConfig,
     render: Render<H>,
     /// The body being rendered; kept to reuse its allocation.
     body: String,
-    /// Accepting stopped at the limit with scrapers perhaps still waiting:
-    /// the listener reports no new readiness for them, so accept again
-    /// once a connection closes.
-    backlog: bool,
     /// Requests answered, by any status.
     pub(crate) answered: u64,
 }
@@ -93,7 +91,7 @@ pub(crate) struct Scrape<H> {
 impl<H> std::fmt::Debug for Scrape<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scrape")
-            .field("listener", &self.listener)
+            .field("acceptor", &self.acceptor)
             .field("open", &self.conns.len())
             .field("config", &self.config)
             .finish_non_exhaustive()
@@ -129,13 +127,12 @@ impl<H> Scrape<H> {
         config.max_connections = config.max_connections.clamp(1, SCRAPE_SLOTS);
         registry.register(&mut listener, METRICS_LISTENER, Interest::READABLE)?;
         Ok(Scrape {
-            listener,
+            acceptor: Acceptor::new(listener, "metrics listener: "),
             conns: Slab::new(),
             next_generation: 0,
             config,
             render,
             body: String::new(),
-            backlog: false,
             answered: 0,
         })
     }
@@ -144,24 +141,22 @@ impl<H> Scrape<H> {
         self.conns.len()
     }
 
-    /// Takes waiting scrapers up to the limit; the rest stay in the backlog.
-    pub(crate) fn accept(&mut self, registry: &Registry, now: Instant) {
-        loop {
-            if self.conns.len() >= self.config.max_connections {
-                self.backlog = true;
-                return;
-            }
-            self.backlog = false;
-            let mut stream = match self.listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    // Out of descriptors or similar: the next readiness
-                    // retries; scrapes must not busy-loop the reactor.
-                    log::debug!("metrics listener: accept failed: {err}");
-                    return;
-                }
+    /// The metrics listener's readiness event: takes waiting scrapers.
+    pub(crate) fn on_ready(&mut self, registry: &Registry, now: Instant, retry: Retry) {
+        self.acceptor.on_ready();
+        self.accept(registry, now, retry);
+    }
+
+    /// Takes waiting scrapers up to the limit; the rest stay in the backlog
+    /// (the listener stays marked ready for them). Accepting pauses as the
+    /// heartbeat listener's does when descriptors run out.
+    fn accept(&mut self, registry: &Registry, now: Instant, retry: Retry) {
+        while self.conns.len() < self.config.max_connections {
+            let open = self.conns.len() as u64;
+            let mut stream = match self.acceptor.take(retry, || open) {
+                Take::Conn(stream) => stream,
+                Take::Skipped => continue,
+                Take::Nothing | Take::Paused => return,
             };
             let generation = self.next_generation;
             self.next_generation = generation.wrapping_add(1);
@@ -243,11 +238,30 @@ impl<H> Scrape<H> {
         }
     }
 
-    /// Accepts scrapers left in the backlog at the limit, if a slot is free.
-    pub(crate) fn accept_backlog(&mut self, registry: &Registry, now: Instant) {
-        if self.backlog && self.conns.len() < self.config.max_connections {
-            self.accept(registry, now);
+    /// Accepts scrapers left in the backlog (at the limit, or while
+    /// accepting was paused) once a slot is free and the pause is over.
+    pub(crate) fn accept_backlog(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        tick: u64,
+        retry: Retry,
+    ) {
+        self.acceptor.resume_if_due(tick);
+        if self.wants_turn() {
+            self.accept(registry, now, retry);
         }
+    }
+
+    /// Scrapers wait in the backlog, a slot is free and accepting is not
+    /// paused: the next poll must not sleep.
+    pub(crate) fn wants_turn(&self) -> bool {
+        self.acceptor.wants_turn() && self.conns.len() < self.config.max_connections
+    }
+
+    /// The tick a paused metrics listener tries again.
+    pub(crate) fn paused_until(&self) -> Option<u64> {
+        self.acceptor.paused_until()
     }
 
     /// The earliest deadline of an open scrape connection.
@@ -262,6 +276,7 @@ impl<H> Scrape<H> {
 
     /// Closes the scrape connections whose time is up.
     pub(crate) fn expire(&mut self, now: Instant) {
+        let open = self.conns.len();
         self.conns.retain(|_, conn| {
             let keep = conn.deadline > now;
             if !keep {
@@ -269,10 +284,15 @@ impl<H> Scrape<H> {
             }
             keep
         });
+        if self.conns.len() < open {
+            self.acceptor.resume();
+        }
     }
 
     fn close(&mut self, slot: usize) {
         let mut conn = self.conns.remove(slot);
+        // A descriptor is free again (once `conn` drops): try the backlog.
+        self.acceptor.resume();
         // Unread input would turn the close into a reset that can destroy
         // the response before the scraper reads it.
         let mut sink = [0; 512];

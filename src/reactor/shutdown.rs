@@ -4,13 +4,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 
 use mio::event::Source;
 use mio::{Interest, Waker};
 
 use super::token::SHUTDOWN_SOURCE;
-use super::Reactor;
+use super::{Core, Reactor};
 use crate::Handler;
 
 /// Stops a running [`Reactor`](crate::Reactor) from any thread.
@@ -107,6 +107,15 @@ impl ShutdownHandle {
         Arc::clone(&self.shared.requested)
     }
 
+    /// Records `n` requests that the loop itself read (from the pipe of
+    /// [`Reactor::shutdown_pipe`]): no wake-up needed.
+    pub(crate) fn requested_times(&self, n: usize) {
+        if n > 0 {
+            self.shared.requested.store(true, Ordering::Release);
+            self.shared.calls.fetch_add(n, Ordering::AcqRel);
+        }
+    }
+
     /// Shutdown was asked for more than once: no more draining.
     pub(crate) fn is_hurried(&self) -> bool {
         self.shared.calls.load(Ordering::Acquire) >= 2
@@ -157,18 +166,107 @@ impl<H: Handler> Reactor<H> {
     where
         S: Source + Send + 'static,
     {
+        self.core.drop_shutdown_source()?;
         let registry = self.core.poll.registry();
-        if let Some(ShutdownSource(mut old)) = self.core.shutdown_source.take() {
-            registry.deregister(&mut old)?;
-        }
         registry.register(&mut source, SHUTDOWN_SOURCE, Interest::READABLE)?;
-        self.core.shutdown_source = Some(ShutdownSource(Box::new(source)));
+        self.core.shutdown_source = Some(ShutdownSource::Readable(Box::new(source)));
         Ok(())
+    }
+
+    /// A pipe into the reactor for a signal handler: every byte written to
+    /// the returned stream is one shutdown request, as one call of
+    /// [`ShutdownHandle::shutdown`] is. The first stops the reactor; a
+    /// second ends a [`Config::drain`](crate::Config::drain) at once, even
+    /// when both arrive before the reactor runs again (they are counted,
+    /// not flagged).
+    ///
+    /// Hand the stream to `signal_hook::low_level::pipe::register(SIGTERM,
+    /// stream)`, which writes one byte per signal: no second thread and no
+    /// direct `mio` dependency. Replaces a source or pipe given earlier.
+    ///
+    /// # Errors
+    ///
+    /// The pipe (a Unix socket pair) cannot be created or registered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use vigil::{Config, Handler, Reactor};
+    ///
+    /// struct Quiet;
+    /// impl Handler for Quiet {
+    ///     type Conn = ();
+    /// }
+    ///
+    /// let mut reactor = Reactor::bind("127.0.0.1:0".parse()?, Config::default(), Quiet)?;
+    /// let mut pipe = reactor.shutdown_pipe()?;
+    /// // With signal-hook: signal_hook::low_level::pipe::register(SIGTERM, pipe)?;
+    /// pipe.write_all(b"x")?; // what that signal handler does
+    /// reactor.run()?; // returns at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_pipe(&mut self) -> io::Result<std::os::unix::net::UnixStream> {
+        let (write, read) = std::os::unix::net::UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        let mut read = mio::net::UnixStream::from_std(read);
+        self.core.drop_shutdown_source()?;
+        let registry = self.core.poll.registry();
+        registry.register(&mut read, SHUTDOWN_SOURCE, Interest::READABLE)?;
+        self.core.shutdown_source = Some(ShutdownSource::Pipe(read));
+        Ok(write)
     }
 }
 
-/// The source given to [`Reactor::shutdown_when_readable`].
-pub(super) struct ShutdownSource(Box<dyn Source + Send>);
+impl<S> Core<S> {
+    /// Deregisters and drops the shutdown source, if any.
+    fn drop_shutdown_source(&mut self) -> io::Result<()> {
+        if let Some(mut old) = self.shutdown_source.take() {
+            let registry = self.poll.registry();
+            match &mut old {
+                ShutdownSource::Readable(source) => registry.deregister(source)?,
+                ShutdownSource::Pipe(pipe) => registry.deregister(pipe)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The shutdown source is readable: one request per readiness event
+    /// of a source given to [`Reactor::shutdown_when_readable`], one per
+    /// byte of the [`Reactor::shutdown_pipe`].
+    pub(super) fn on_shutdown_source(&mut self) {
+        let requests = match &mut self.shutdown_source {
+            Some(ShutdownSource::Pipe(pipe)) => drain_counting(pipe),
+            _ => 1,
+        };
+        self.shutdown.requested_times(requests);
+    }
+}
+
+/// Reads `pipe` until it would block; returns the bytes read.
+fn drain_counting(pipe: &mut impl Read) -> usize {
+    let mut buf = [0; 64];
+    let mut count = 0;
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => return count,
+            Ok(n) => count += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return count,
+        }
+    }
+}
+
+/// What shuts the reactor down when readable.
+pub(super) enum ShutdownSource {
+    /// Given to [`Reactor::shutdown_when_readable`]: each readiness event
+    /// is one request.
+    Readable(Box<dyn Source + Send>),
+    /// The read end of [`Reactor::shutdown_pipe`]: each byte is one
+    /// request.
+    Pipe(mio::net::UnixStream),
+}
 
 impl fmt::Debug for ShutdownSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

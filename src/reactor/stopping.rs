@@ -151,7 +151,9 @@ impl<S: Default> Core<S> {
             self.close(handler, id, CloseReason::Shutdown);
             self.abandon(id);
         }
-        if self.stats_due.is_some() {
+        // The final counters, whether or not they changed since the last
+        // report: a log then always ends with them.
+        if self.config.stats_interval.is_some() {
             self.stats_due = None;
             handler.on_stats(&self.stats);
         }

@@ -8,9 +8,11 @@
 //! library's [`vigil::load`].
 #![forbid(unsafe_code)]
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
+use log::{LevelFilter, Log, Metadata, Record};
 use vigil::load::{proc_stats, Options};
 
 /// Load client for the vigil heartbeat line protocol.
@@ -25,8 +27,31 @@ struct Args {
     opts: Options,
 }
 
+/// Shows the library's progress lines (`log` records at `info` and above)
+/// on stderr as they are, one write a line: the table goes to stdout.
+struct Progress;
+
+impl Log for Progress {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("{}\n", record.args());
+            // Nowhere to report a failed progress line.
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
     let args = Args::parse().opts;
+    if log::set_logger(&Progress).is_ok() {
+        log::set_max_level(LevelFilter::Info);
+    }
     if let Some(limit) = proc_stats::own_fd_limit() {
         let need = args.conns.div_ceil(args.procs.max(1)) as u64 + proc_stats::own_fds() + 8;
         if need > limit {

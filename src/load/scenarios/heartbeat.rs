@@ -10,11 +10,13 @@ use serde::{Deserialize, Serialize};
 use super::server_sample;
 use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
+use crate::load::options::Options;
+use crate::load::parts::{Closes, Cpu, Opening, Spread};
 use crate::load::pool::{Ev, Pool};
 use crate::load::proc_stats;
+use crate::load::report::{Figures, Report};
 use crate::load::rows::Rows;
-use crate::load::{Closes, Cpu, Figures, Opening, Options, Report, Spread};
-use crate::protocol::Reply;
+use crate::protocol::reply::Reply;
 
 /// What `heartbeat` measured.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

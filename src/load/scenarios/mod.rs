@@ -1,12 +1,12 @@
 //! The scenarios: each runs against a [`Pool`] and returns its own
 //! typed figures inside a [`Report`].
 
-mod heartbeat;
-mod hold;
-mod keepalive;
-mod reap;
-mod rolling;
-mod storm;
+pub(crate) mod heartbeat;
+pub(crate) mod hold;
+pub(crate) mod keepalive;
+pub(crate) mod reap;
+pub(crate) mod rolling;
+pub(crate) mod storm;
 
 use std::io;
 
@@ -17,9 +17,10 @@ pub use reap::Reap;
 pub use rolling::Rolling;
 pub use storm::{Storm, TcpCounters};
 
+use super::options::{Options, Scenario};
 use super::pool::Pool;
 use super::proc_stats::{self, Sample};
-use super::{Options, Report, Scenario};
+use super::report::Report;
 
 /// Reads the server's counters if a pid was given.
 fn server_sample(args: &Options) -> Option<Sample> {

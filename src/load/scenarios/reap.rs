@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
+use crate::load::options::Options;
+use crate::load::parts::{Opening, Spread};
 use crate::load::pool::{Ev, Pool};
+use crate::load::report::{Figures, Report};
 use crate::load::rows::Rows;
-use crate::load::{Figures, Opening, Options, Report, Spread};
-use crate::protocol::{Bye, Reply};
+use crate::protocol::reply::{Bye, Reply};
 
 /// What `reap` measured.
 ///

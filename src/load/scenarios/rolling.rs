@@ -13,17 +13,23 @@
 //! timed out, or the run ended first). So `pings = pongs + cut + lost`.
 
 use std::collections::VecDeque;
-use std::io::{self, ErrorKind};
+use std::io;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
-use crate::load::pool::{ConnectError, Ev, Pool};
+use crate::load::options::Options;
+use crate::load::parts::{Closes, Opening, Spread};
+use crate::load::pool::{Ev, Pool};
+use crate::load::report::{Figures, Report};
 use crate::load::rows::Rows;
-use crate::load::{Closes, Figures, Opening, Options, Report, Spread};
-use crate::protocol::{Bye, Reply};
+use crate::protocol::reply::Reply;
+
+mod roller;
+
+use roller::{Link, Roller};
 
 /// A held client whose connect failed tries again this much later (a
 /// closing line makes it reconnect at once).
@@ -143,21 +149,6 @@ impl Rolling {
     }
 }
 
-/// One connection: a held client's or a steady one.
-#[derive(Debug, Clone, Copy)]
-struct Link {
-    /// The held client it belongs to; `None`: a steady connect.
-    client: Option<u32>,
-    /// Connecting, or open, from this side's point of view.
-    alive: bool,
-    /// Its first `PING` was answered.
-    answered: bool,
-    /// `PING`s sent on it and not answered yet.
-    unanswered: u32,
-    /// The closing line that led to this connection, if it is a reconnect.
-    after_bye: Option<Instant>,
-}
-
 /// The opening: held connections opened as in every scenario.
 struct OpeningPhase {
     pings: u64,
@@ -183,263 +174,6 @@ impl Handler for OpeningPhase {
         format!(
             "opening: answered {} pending {}",
             opener.established, pool.pending
-        )
-    }
-}
-
-/// The run after the opening.
-struct Roller {
-    f: Rolling,
-    interval: Duration,
-    connect_timeout: Duration,
-    links: Vec<Link>,
-    /// Each held client's current connection.
-    current: Vec<Option<usize>>,
-    told: Vec<bool>,
-    /// Next `PING` of each held client, in time order.
-    due: VecDeque<(Instant, u32)>,
-    /// Held clients to connect again, in time order, with the closing line
-    /// that started it.
-    retries: VecDeque<(Instant, u32, Option<Instant>)>,
-    /// Every connect with its start, in time order, for the timeout.
-    connecting: VecDeque<(Instant, usize)>,
-    /// The next steady connect (`None`: none at this rate).
-    next_probe: Option<Instant>,
-    probe_period: Duration,
-    /// Steady connections still alive.
-    probes_alive: usize,
-    reconnect_ms: Vec<f64>,
-    closes: CloseCounter,
-}
-
-impl Roller {
-    /// Starts a connect for held client `client` (or a steady one).
-    fn connect(
-        &mut self,
-        pool: &mut Pool,
-        now: Instant,
-        client: Option<u32>,
-        after_bye: Option<Instant>,
-    ) {
-        self.f.connects += 1;
-        match pool.connect() {
-            Ok(key) => {
-                debug_assert_eq!(key, self.links.len(), "one link per connect");
-                self.links.push(Link {
-                    client,
-                    alive: true,
-                    answered: false,
-                    unanswered: 0,
-                    after_bye,
-                });
-                self.connecting.push_back((now, key));
-                match client {
-                    Some(c) => self.current[c as usize] = Some(key),
-                    None => self.probes_alive += 1,
-                }
-            }
-            Err(err) => {
-                match err {
-                    ConnectError::Other(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                        self.f.refused += 1;
-                    }
-                    ConnectError::Other(e) if e.kind() == ErrorKind::ConnectionReset => {
-                        self.f.reset += 1;
-                    }
-                    _ => self.f.failed_otherwise += 1,
-                }
-                if let Some(c) = client {
-                    self.retries.push_back((now + RETRY, c, after_bye));
-                }
-            }
-        }
-    }
-
-    /// Connection `key` is over from this side's point of view: its
-    /// unanswered `PING`s are cut (after a closing line) or lost.
-    fn end(&mut self, pool: &mut Pool, key: usize, cut: bool) -> Link {
-        let link = self.links[key];
-        self.links[key].alive = false;
-        self.links[key].unanswered = 0;
-        if cut {
-            self.f.pings_cut += u64::from(link.unanswered);
-        } else {
-            self.f.pings_lost += u64::from(link.unanswered);
-        }
-        if link.client.is_none() {
-            self.probes_alive -= 1;
-        }
-        pool.close(key);
-        link
-    }
-
-    /// A connection that failed before its first `PONG`: a held client
-    /// tries again shortly.
-    fn failed(&mut self, pool: &mut Pool, key: usize, now: Instant) {
-        let link = self.end(pool, key, false);
-        if let Some(c) = link.client {
-            self.retries.push_back((now + RETRY, c, link.after_bye));
-        }
-    }
-
-    fn on_pong(&mut self, pool: &mut Pool, key: usize, at: Instant) {
-        self.f.pongs += 1;
-        let link = &mut self.links[key];
-        link.unanswered = link.unanswered.saturating_sub(1);
-        if link.answered {
-            return;
-        }
-        link.answered = true;
-        let link = *link;
-        if let Some(bye) = link.after_bye {
-            self.f.reconnected += 1;
-            let ms = at.saturating_duration_since(bye).as_secs_f64() * 1000.0;
-            self.reconnect_ms.push(ms);
-        }
-        if link.client.is_none() {
-            self.f.probes_answered += 1;
-            self.end(pool, key, false);
-        }
-    }
-
-    fn on_line(&mut self, pool: &mut Pool, key: usize, bye: Option<Bye>, at: Instant) {
-        let shutdown = bye == Some(Bye::Shutdown);
-        let link = self.end(pool, key, shutdown);
-        if let Some(c) = link.client {
-            if shutdown {
-                self.told[c as usize] = true;
-            }
-        } else if !shutdown {
-            return;
-        }
-        self.f.reconnects += 1;
-        let after = link.after_bye.or(Some(at).filter(|_| shutdown));
-        self.connect(pool, Instant::now(), link.client, after);
-    }
-
-    /// The run is over: the steady connects stop and held clients send no
-    /// new `PING`; replies and reconnects still count.
-    fn finished(&self) -> bool {
-        self.retries.is_empty()
-            && self.probes_alive == 0
-            && self.current.iter().all(|key| {
-                key.is_some_and(|k| {
-                    let l = &self.links[k];
-                    l.alive && l.answered && l.unanswered == 0
-                })
-            })
-    }
-
-    /// One turn: whatever is due. Returns when the next thing is due.
-    fn turn(&mut self, pool: &mut Pool, now: Instant, running: bool) -> Option<Instant> {
-        let mut wake: Option<Instant> = None;
-        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
-        while let Some(&(t, key)) = self.connecting.front() {
-            if t + self.connect_timeout > now {
-                at(t + self.connect_timeout);
-                break;
-            }
-            self.connecting.pop_front();
-            let l = self.links[key];
-            if l.alive && !l.answered {
-                self.f.failed_otherwise += 1;
-                self.failed(pool, key, now);
-            }
-        }
-        while let Some(&(t, c, after)) = self.retries.front() {
-            if t > now {
-                at(t);
-                break;
-            }
-            self.retries.pop_front();
-            self.connect(pool, now, Some(c), after);
-        }
-        if !running {
-            return wake;
-        }
-        while let Some(&(t, c)) = self.due.front() {
-            if t > now {
-                at(t);
-                break;
-            }
-            self.due.pop_front();
-            self.due.push_back((t + self.interval, c));
-            let Some(key) = self.current[c as usize] else {
-                continue;
-            };
-            let l = self.links[key];
-            // A connection still waiting for its first PONG has a PING out.
-            if l.alive && l.answered && pool.send(key, b"PING\n") {
-                self.f.pings += 1;
-                self.links[key].unanswered += 1;
-            }
-        }
-        while let Some(t) = self.next_probe.filter(|&t| t <= now) {
-            self.f.probes += 1;
-            self.connect(pool, now, None, None);
-            self.next_probe = Some(t + self.probe_period);
-        }
-        if let Some(t) = self.next_probe {
-            at(t);
-        }
-        wake
-    }
-
-    fn on_event(&mut self, pool: &mut Pool, ev: Ev) {
-        self.closes.on_event(&ev);
-        let key = match ev {
-            Ev::Connected(k, _)
-            | Ev::ConnectFailed(k, _)
-            | Ev::Msg(k, _, _)
-            | Ev::Closed(k, _, _) => k,
-        };
-        if !self.links.get(key).is_some_and(|l| l.alive) {
-            return; // closed from this side in this same batch
-        }
-        let now = Instant::now();
-        match ev {
-            Ev::Connected(key, _) => {
-                if pool.send(key, b"PING\n") {
-                    self.f.pings += 1;
-                    self.links[key].unanswered += 1;
-                }
-            }
-            Ev::ConnectFailed(key, kind) => {
-                match kind {
-                    ErrorKind::ConnectionRefused => self.f.refused += 1,
-                    ErrorKind::ConnectionReset => self.f.reset += 1,
-                    _ => self.f.failed_otherwise += 1,
-                }
-                self.failed(pool, key, now);
-            }
-            Ev::Msg(key, Reply::Pong(_), at) => self.on_pong(pool, key, at),
-            Ev::Msg(key, Reply::Bye(bye), at) => self.on_line(pool, key, Some(bye), at),
-            Ev::Msg(key, Reply::Err, at) => self.on_line(pool, key, None, at),
-            Ev::Msg(..) => {}
-            Ev::Closed(key, _, error) => {
-                let l = self.links[key];
-                let reset = error == Some(ErrorKind::ConnectionReset);
-                match (l.answered, reset) {
-                    (false, true) => self.f.reset += 1,
-                    (false, false) => self.f.failed_otherwise += 1,
-                    (true, true) => self.f.reset_later += 1,
-                    (true, false) => {}
-                }
-                self.failed(pool, key, now);
-            }
-        }
-    }
-
-    fn progress(&self, pool: &Pool) -> String {
-        format!(
-            "open {} pings {} pongs {} bye {} refused {} reset {} lost {}",
-            pool.open,
-            self.f.pings,
-            self.f.pongs,
-            self.closes.closes.shutdown,
-            self.f.refused,
-            self.f.reset + self.f.reset_later,
-            self.f.pings_lost
         )
     }
 }
@@ -577,7 +311,7 @@ mod tests {
     use std::thread;
 
     use super::*;
-    use crate::load::Scenario;
+    use crate::load::options::Scenario;
 
     /// Answers each `PING` with `PONG`. The first `old` connections are
     /// told `BYE shutdown` after their third `PING`, then read to the
