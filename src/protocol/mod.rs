@@ -7,7 +7,8 @@
 //! The wire contract is in `docs/protocol.md`. In short: lines end with
 //! `\n` (a `\r` before it is dropped); `PING [payload]` is answered
 //! `PONG [payload]`, `PONG` and empty lines are silent heartbeats, `QUIT` is
-//! answered `BYE quit`, anything else is echoed; every byte received keeps
+//! answered `BYE quit`, `KEEPALIVE <dur>` declares how often the client
+//! will send something, anything else is echoed; every byte received keeps
 //! the connection alive.
 //!
 //! # Examples
@@ -23,6 +24,7 @@
 mod codec;
 mod counts;
 mod handler;
+mod keepalive;
 mod proxy;
 mod reply;
 mod request;

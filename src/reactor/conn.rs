@@ -7,6 +7,9 @@
 //! A connection has up to three *true* deadlines, all derived from data it
 //! already keeps: idle (`last_activity` + idle timeout), lifetime (fixed at
 //! accept) and probe (`last_activity` + probe-after, until a probe is sent).
+//! While a preamble is awaited (a PROXY header,
+//! [`Context::expect_proxy_header`](crate::Context::expect_proxy_header)),
+//! its deadline from accept takes the place of idle and probe.
 //! The timer wheel holds one *registered* deadline per connection, and the
 //! invariant is:
 //!
@@ -48,6 +51,10 @@ pub(crate) struct TickLimits {
     pub(crate) linger: u64,
     /// How long a lingering close waits for input before it gives up.
     pub(crate) linger_quiet: u64,
+    /// Input bytes per second one connection may send (0: no limit).
+    pub(crate) input_rate: u32,
+    /// The tick's length in nanoseconds, for refilling input buckets.
+    pub(crate) tick_nanos: u64,
 }
 
 impl TickLimits {
@@ -65,6 +72,11 @@ impl TickLimits {
             probe: ticks(config.probe_after),
             linger: ticks(Some(config.linger)).max(1),
             linger_quiet: ticks(Some(config.linger / 10)).max(1),
+            input_rate: match config.max_input_rate {
+                Some(0) => return Err("max_input_rate must be above zero"),
+                rate => rate.unwrap_or(0),
+            },
+            tick_nanos: u64::try_from(config.tick.as_nanos()).unwrap_or(u64::MAX),
         };
         if limits.probe != 0 && limits.idle != 0 && limits.probe >= limits.idle {
             return Err("probe_after must be at least one tick shorter than idle_timeout");
@@ -95,14 +107,23 @@ pub(crate) struct Timing {
     pub(crate) last_activity: u64,
     /// The tick of accept.
     pub(crate) accepted: u64,
-    /// Absolute lifetime deadline, or [`NEVER`].
-    pub(crate) lifetime_at: u64,
+    /// This connection's lifetime from accept in ticks (0: off). Like
+    /// `idle`, 32 bits that saturate.
+    pub(crate) lifetime: u32,
     /// This connection's idle timeout in ticks (0: off). Starts as the
     /// reactor's and may be overridden by the handler. 32 bits keep an idle
     /// connection small; longer spans saturate (about 497 days at 10 ms).
+    /// While `preamble` is set: the preamble's deadline, in ticks from
+    /// accept (no idle timeout applies then).
     pub(crate) idle: u32,
+    /// Input bytes this connection may still send before it floods (with
+    /// an input rate; refilled lazily from `last_activity`, see
+    /// [`Timing::draw`]).
+    pub(crate) tokens: u32,
     /// A probe was sent and no byte has arrived since.
     pub(crate) probed: bool,
+    /// A preamble (PROXY header) is awaited: `idle` is its deadline.
+    pub(crate) preamble: bool,
 }
 
 impl Timing {
@@ -111,15 +132,22 @@ impl Timing {
         Timing {
             last_activity: now,
             accepted: now,
-            lifetime_at: after(now, limits.lifetime),
+            lifetime: saturate(limits.lifetime),
             idle: saturate(limits.idle),
+            tokens: limits.input_rate,
             probed: false,
+            preamble: false,
         }
     }
 
     /// Sets the lifetime to `span` ticks from accept (0: off).
     pub(crate) fn set_lifetime(&mut self, span: u64) {
-        self.lifetime_at = after(self.accepted, span);
+        self.lifetime = saturate(span);
+    }
+
+    /// The absolute lifetime deadline, or [`NEVER`].
+    pub(crate) fn lifetime_at(&self) -> u64 {
+        after(self.accepted, u64::from(self.lifetime))
     }
 
     /// Records bytes received at tick `now`: the whole hot path.
@@ -129,17 +157,76 @@ impl Timing {
         self.probed = false;
     }
 
-    /// Sets the idle timeout to `span` ticks (0: off).
+    /// Draws `n` bytes read at tick `now` from the input bucket of a
+    /// connection limited to `limits.input_rate` bytes per second, first
+    /// refilled for the ticks since the last read (`last_activity`, which
+    /// the caller moves to `now` afterwards). Returns `false` when the read
+    /// takes more than the bucket holds: a flood. No clock, no timer: the
+    /// refill is computed here, from ticks.
+    pub(crate) fn draw(&mut self, now: u64, n: usize, limits: &TickLimits) -> bool {
+        let rate = limits.input_rate;
+        let elapsed = u128::from(now.saturating_sub(self.last_activity));
+        // Whole bytes earned since the last read, never past a full bucket
+        // (the fraction of a byte is lost: at most one byte a read).
+        let earned = elapsed * u128::from(limits.tick_nanos) * u128::from(rate) / 1_000_000_000;
+        let held = u128::from(self.tokens)
+            .saturating_add(earned)
+            .min(u128::from(rate));
+        match held.checked_sub(n as u128) {
+            Some(left) => {
+                self.tokens = u32::try_from(left).unwrap_or(u32::MAX);
+                true
+            }
+            None => {
+                self.tokens = 0;
+                false
+            }
+        }
+    }
+
+    /// Sets the idle timeout to `span` ticks (0: off). A preamble's
+    /// deadline, if one was awaited, no longer applies.
     pub(crate) fn set_idle(&mut self, span: u64) {
         self.idle = saturate(span);
+        self.preamble = false;
+    }
+
+    /// A preamble must be complete `span` ticks after accept (0: none is
+    /// timed, and the idle timeout goes on applying); until
+    /// [`end_preamble`](Timing::end_preamble), neither the idle timeout nor
+    /// probes apply.
+    pub(crate) fn await_preamble(&mut self, span: u64) {
+        if span != 0 {
+            self.idle = saturate(span);
+            self.preamble = true;
+        }
+    }
+
+    /// The preamble is complete: the idle timeout `idle` applies again.
+    pub(crate) fn end_preamble(&mut self, idle: u64) {
+        if self.preamble {
+            self.set_idle(idle);
+        }
+    }
+
+    fn preamble_at(&self) -> u64 {
+        if self.preamble {
+            after(self.accepted, u64::from(self.idle))
+        } else {
+            NEVER
+        }
     }
 
     fn idle_at(&self) -> u64 {
-        after(self.last_activity, u64::from(self.idle))
+        if self.preamble {
+            NEVER
+        } else {
+            after(self.last_activity, u64::from(self.idle))
+        }
     }
 
     fn probe_at(&self, probe: u64) -> u64 {
-        if self.probed {
+        if self.probed || self.preamble {
             NEVER
         } else {
             after(self.last_activity, probe)
@@ -148,7 +235,8 @@ impl Timing {
 
     /// The earliest true deadline, or [`NEVER`].
     pub(crate) fn next_deadline(&self, limits: &TickLimits) -> u64 {
-        self.lifetime_at
+        self.lifetime_at()
+            .min(self.preamble_at())
             .min(self.idle_at())
             .min(self.probe_at(limits.probe))
     }
@@ -168,11 +256,13 @@ impl Timing {
         }
     }
 
-    /// What to do at tick `now`. Lifetime wins over idle, and both over a
-    /// probe, when several are due at once.
+    /// What to do at tick `now`. Lifetime wins over a preamble's deadline
+    /// and idle, and all over a probe, when several are due at once.
     pub(crate) fn due(&self, now: u64, limits: &TickLimits) -> Due {
-        if self.lifetime_at <= now {
+        if self.lifetime_at() <= now {
             Due::Close(CloseReason::Lifetime)
+        } else if self.preamble_at() <= now {
+            Due::Close(CloseReason::ProxyHeader)
         } else if self.idle_at() <= now {
             Due::Close(CloseReason::Idle)
         } else if self.probe_at(limits.probe) <= now {
@@ -212,7 +302,7 @@ pub(crate) struct Linger {
     pub(crate) until: u64,
     /// The latest `until` may become once our FIN is sent.
     pub(crate) cap: u64,
-    /// Input bytes read and discarded since our FIN.
+    /// Input bytes read and discarded since the close was decided.
     pub(crate) discarded: u32,
     /// Our FIN is sent: everything owed was written.
     pub(crate) write_shut: bool,
@@ -251,15 +341,16 @@ impl Linger {
 
     /// `n` input bytes were read and discarded at tick `now`. Returns whether
     /// the close may go on (`false`: more than `max_bytes` discarded since
-    /// our FIN). Input that arrives while output is still owed is not
-    /// counted: that phase is bounded by write progress.
+    /// the close was decided). Every byte counts, those that arrive while
+    /// output is still owed as well as those after our FIN: a peer that
+    /// floods and never reads must not be read at wire speed until write
+    /// progress runs out. Only after our FIN does input extend the wait.
     pub(crate) fn discard(&mut self, now: u64, n: usize, quiet: u64, max_bytes: usize) -> bool {
-        if !self.write_shut {
-            return true;
-        }
         let total = (self.discarded as usize).saturating_add(n);
         self.discarded = u32::try_from(total).unwrap_or(u32::MAX);
-        self.until = after(now, quiet.max(1)).min(self.cap);
+        if self.write_shut {
+            self.until = after(now, quiet.max(1)).min(self.cap);
+        }
         total <= max_bytes
     }
 }
@@ -365,6 +456,8 @@ mod tests {
         probe: 0,
         linger: 100,
         linger_quiet: 10,
+        input_rate: 0,
+        tick_nanos: 10_000_000,
     };
 
     #[test]
@@ -469,7 +562,8 @@ mod tests {
     #[test]
     fn a_close_waits_for_write_progress_then_for_quiet() {
         let mut linger = Linger::begin(10, 100, false);
-        assert!(linger.discard(20, 1 << 30, 10, 4096), "owed output first");
+        assert!(linger.discard(20, 96, 10, 4096), "owed output first");
+        assert_eq!(linger.until, 111, "input before the FIN extends nothing");
         let close = Liveness::Closing(linger);
         assert_eq!(close.due(110, &LIMITS), Due::At(111));
         assert_eq!(close.due(111, &LIMITS), Due::Abandon);
@@ -482,7 +576,62 @@ mod tests {
         assert_eq!(linger.until, 71);
         assert!(linger.discard(155, 1000, 10, 4096));
         assert_eq!(linger.until, 161, "input never extends past the cap");
-        assert!(!linger.discard(156, 4000, 10, 4096));
+        assert!(linger.discard(156, 3000, 10, 4096), "4096 in all");
+        assert!(!linger.discard(157, 1, 10, 4096));
+    }
+
+    #[test]
+    fn a_close_counts_input_while_output_is_owed() {
+        // A peer that never reads and floods: its close ends at the byte
+        // bound, long before write progress runs out.
+        let mut linger = Linger::begin(10, 100, false);
+        assert!(linger.discard(11, 4096, 10, 4096));
+        assert!(!linger.discard(11, 1, 10, 4096));
+        assert!(!linger.write_shut);
+    }
+
+    #[test]
+    fn the_input_bucket_refills_by_the_tick_up_to_one_second() {
+        // 1000 bytes a second, 10 ms ticks: 10 bytes a tick.
+        let limits = TickLimits {
+            input_rate: 1000,
+            ..LIMITS
+        };
+        let mut t = Timing::accepted(0, &limits);
+        assert_eq!(t.tokens, 1000, "full at accept");
+        assert!(t.draw(0, 990, &limits));
+        t.activity(0);
+        assert!(t.draw(5, 60, &limits), "10 left, 50 earned");
+        t.activity(5);
+        assert_eq!(t.tokens, 0);
+        assert!(!t.draw(6, 11, &limits), "10 earned, 11 asked");
+        t.activity(6);
+        // Long silence: never more than a second's worth.
+        assert!(!t.draw(10_000, 1001, &limits));
+        t.activity(10_000);
+        assert!(t.draw(20_000, 1000, &limits));
+    }
+
+    #[test]
+    fn a_preamble_deadline_replaces_idle_and_probe_until_it_ends() {
+        let limits = TickLimits {
+            idle: 10,
+            probe: 4,
+            ..LIMITS
+        };
+        let mut t = Timing::accepted(0, &limits);
+        t.await_preamble(30);
+        // Trickled bytes move nothing: no probe, no idle close.
+        t.activity(20);
+        assert_eq!(t.due(25, &limits), Due::At(31));
+        assert_eq!(t.due(31, &limits), Due::Close(CloseReason::ProxyHeader));
+        t.end_preamble(limits.idle);
+        assert_eq!(t.due(25, &limits), Due::Probe);
+        assert_eq!(t.next_deadline(&limits), 25);
+        // Off: the idle timeout goes on applying.
+        let mut t = Timing::accepted(0, &limits);
+        t.await_preamble(0);
+        assert_eq!(t.due(11, &limits), Due::Close(CloseReason::Idle));
     }
 
     #[test]

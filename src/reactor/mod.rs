@@ -431,7 +431,14 @@ impl<S: Default> Core<S> {
         else {
             return false;
         };
-        let mut cx = Context::new(id, timing, &mut self.write_buf, &self.stats, &self.clock);
+        let mut cx = Context::new(
+            id,
+            timing,
+            &self.limits,
+            &mut self.write_buf,
+            &self.stats,
+            &self.clock,
+        );
         f(handler, &mut cx, state);
         let requests = cx.finish();
         if requests.retimed {
