@@ -107,3 +107,22 @@ fn bad_flags_exit_2_with_one_line() {
         assert!(stderr.contains(args[0]), "{args:?}: {stderr:?}");
     }
 }
+
+/// `--keepalive` declares the keep-alive, then heartbeats at that interval:
+/// 300 ms apart against a 200 ms idle timeout, kept open by the declared
+/// 300 ms (reaped only after 450 ms of silence).
+#[test]
+fn a_declared_keepalive_outlives_a_shorter_idle_timeout() {
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--min-keepalive", "100ms"]);
+    let output = run_client(&server, &["--keepalive", "300ms", "--count", "3"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    for expected in [
+        "> KEEPALIVE 300ms",
+        "< KEEPALIVE 300ms",
+        "< PONG 3",
+        "< BYE quit",
+    ] {
+        assert!(stdout.contains(expected), "no {expected:?} in {stdout}");
+    }
+}
