@@ -32,7 +32,7 @@ Exit status:
   2  bad flag or value
   3  the server closed the connection with `BYE idle`
   4  the server closed the connection with `BYE lifetime`
-  5  the server closed the connection with another closing line (`BYE shutdown`, `BYE full`, `BYE slow`, `ERR ...`)
+  5  the server closed the connection with another closing line (`BYE shutdown`, `BYE full`, `BYE slow`, `BYE flood`, `ERR ...`)
   6  the connection was lost without a closing line
 
 DUR is a whole number with a unit, ms, s or m (250ms, 5s, 2m); 0 means none.";
