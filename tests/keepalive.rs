@@ -3,13 +3,15 @@
 //! and answered in the largest whole unit; the connection is then reaped
 //! after 1.5x the accepted interval of silence (`BYE idle`) in place of
 //! `--idle-timeout`, the latest declaration holding; a bad value gets `ERR
-//! keepalive` and closes nothing.
+//! keepalive` and closes nothing. `vigil-load --keepalive` declares one on
+//! every connection.
 #![cfg(feature = "cli")]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use support::process::Vigil;
 use support::{assert_within, ms};
+use vigil::load::{Options, Scenario};
 
 const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
 
@@ -145,4 +147,27 @@ fn the_lifetime_still_applies() {
     client.expect(b"KEEPALIVE 10m");
     client.expect(b"BYE lifetime");
     assert_within(start.elapsed(), ms(250)..=ms(800));
+}
+
+/// `vigil-load`'s keepalive scenario, `PING` every 200 ms against a 100 ms
+/// idle timeout: reaped without a declaration, kept with `--keepalive
+/// 200ms` (reaped only after 300 ms of silence).
+#[test]
+fn vigil_load_declares_a_keepalive_on_every_connection() {
+    let server = VIGIL.start(&["--idle-timeout", "100ms", "--min-keepalive", "100ms"]);
+    let reaped = |keepalive: Option<Duration>| {
+        let mut opts = Options::new(Scenario::Keepalive, server.addr);
+        opts.conns = 5;
+        opts.interval = ms(200);
+        opts.duration = ms(600);
+        opts.keepalive = keepalive;
+        assert_eq!(
+            opts.to_args().contains(&"--keepalive=200ms".to_string()),
+            keepalive.is_some()
+        );
+        let report = vigil::load::run(&opts).expect("run");
+        report.keepalive().expect("keepalive figures").reaped
+    };
+    assert_eq!(reaped(Some(ms(200))), 0);
+    assert!(reaped(None) > 0, "the control run was not reaped");
 }
