@@ -11,7 +11,6 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::client::Client;
 use support::process::{Server, Vigil};
 use support::{assert_within, ms, PATIENCE};
 

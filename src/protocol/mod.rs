@@ -25,6 +25,7 @@ mod codec;
 mod counts;
 mod handler;
 mod keepalive;
+mod preamble;
 mod proxy;
 mod reply;
 mod request;

@@ -7,9 +7,7 @@
 //! A connection has up to three *true* deadlines, all derived from data it
 //! already keeps: idle (`last_activity` + idle timeout), lifetime (fixed at
 //! accept) and probe (`last_activity` + probe-after, until a probe is sent).
-//! While a preamble is awaited (a PROXY header,
-//! [`Context::expect_proxy_header`](crate::Context::expect_proxy_header)),
-//! its deadline from accept takes the place of idle and probe.
+//! While a PROXY header is awaited, its deadline from accept replaces both.
 //! The timer wheel holds one *registered* deadline per connection, and the
 //! invariant is:
 //!
@@ -35,6 +33,8 @@ use std::time::Duration;
 
 use mio::net::TcpStream;
 
+use super::input_rate;
+pub(crate) use super::linger::Linger;
 use crate::wheel::TimerKey;
 use crate::{Clock, CloseReason, Config};
 
@@ -107,18 +107,14 @@ pub(crate) struct Timing {
     pub(crate) last_activity: u64,
     /// The tick of accept.
     pub(crate) accepted: u64,
-    /// This connection's lifetime from accept in ticks (0: off). Like
-    /// `idle`, 32 bits that saturate.
+    /// This connection's lifetime from accept in ticks (0: off); as `idle`.
     pub(crate) lifetime: u32,
     /// This connection's idle timeout in ticks (0: off). Starts as the
     /// reactor's and may be overridden by the handler. 32 bits keep an idle
     /// connection small; longer spans saturate (about 497 days at 10 ms).
-    /// While `preamble` is set: the preamble's deadline, in ticks from
-    /// accept (no idle timeout applies then).
+    /// While `preamble` is set: the preamble's span from accept instead.
     pub(crate) idle: u32,
-    /// Input bytes this connection may still send before it floods (with
-    /// an input rate; refilled lazily from `last_activity`, see
-    /// [`Timing::draw`]).
+    /// The input bucket's bytes ([`Timing::draw`]; with an input rate).
     pub(crate) tokens: u32,
     /// A probe was sent and no byte has arrived since.
     pub(crate) probed: bool,
@@ -157,31 +153,11 @@ impl Timing {
         self.probed = false;
     }
 
-    /// Draws `n` bytes read at tick `now` from the input bucket of a
-    /// connection limited to `limits.input_rate` bytes per second, first
-    /// refilled for the ticks since the last read (`last_activity`, which
-    /// the caller moves to `now` afterwards). Returns `false` when the read
-    /// takes more than the bucket holds: a flood. No clock, no timer: the
-    /// refill is computed here, from ticks.
+    /// Draws `n` bytes read at `now` from the input bucket, refilled since
+    /// the last read ([`input_rate::draw`]); call before `activity`.
     pub(crate) fn draw(&mut self, now: u64, n: usize, limits: &TickLimits) -> bool {
-        let rate = limits.input_rate;
-        let elapsed = u128::from(now.saturating_sub(self.last_activity));
-        // Whole bytes earned since the last read, never past a full bucket
-        // (the fraction of a byte is lost: at most one byte a read).
-        let earned = elapsed * u128::from(limits.tick_nanos) * u128::from(rate) / 1_000_000_000;
-        let held = u128::from(self.tokens)
-            .saturating_add(earned)
-            .min(u128::from(rate));
-        match held.checked_sub(n as u128) {
-            Some(left) => {
-                self.tokens = u32::try_from(left).unwrap_or(u32::MAX);
-                true
-            }
-            None => {
-                self.tokens = 0;
-                false
-            }
-        }
+        let elapsed = now.saturating_sub(self.last_activity);
+        input_rate::draw(&mut self.tokens, elapsed, n, limits)
     }
 
     /// Sets the idle timeout to `span` ticks (0: off). A preamble's
@@ -191,10 +167,8 @@ impl Timing {
         self.preamble = false;
     }
 
-    /// A preamble must be complete `span` ticks after accept (0: none is
-    /// timed, and the idle timeout goes on applying); until
-    /// [`end_preamble`](Timing::end_preamble), neither the idle timeout nor
-    /// probes apply.
+    /// A preamble must end `span` ticks after accept (0: untimed); until
+    /// then, neither the idle timeout nor probes apply.
     pub(crate) fn await_preamble(&mut self, span: u64) {
         if span != 0 {
             self.idle = saturate(span);
@@ -278,7 +252,7 @@ impl Timing {
 
 /// The deadline `span` ticks after an event in tick `tick`, rounded so it
 /// never comes early; [`NEVER`] when `span` is 0 (off).
-fn after(tick: u64, span: u64) -> u64 {
+pub(super) fn after(tick: u64, span: u64) -> u64 {
     if span == 0 {
         NEVER
     } else {
@@ -288,71 +262,6 @@ fn after(tick: u64, span: u64) -> u64 {
 
 fn saturate(span: u64) -> u32 {
     u32::try_from(span).unwrap_or(u32::MAX)
-}
-
-/// A closing connection's progress and bounds (`docs/protocol.md`, "The
-/// close sequence"). Its reason is decided and counted; what is left is to
-/// write what it is owed, send our FIN, and read the peer's input until its
-/// FIN, so that closing the socket never turns into a reset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Linger {
-    /// Give up (close the socket as it is) at this tick. While output is
-    /// queued: `linger` after the last write progress. Once our FIN is sent:
-    /// the quiet interval after the last byte read, never past `cap`.
-    pub(crate) until: u64,
-    /// The latest `until` may become once our FIN is sent.
-    pub(crate) cap: u64,
-    /// Input bytes read and discarded since the close was decided.
-    pub(crate) discarded: u32,
-    /// Our FIN is sent: everything owed was written.
-    pub(crate) write_shut: bool,
-    /// The peer's FIN was read: nothing more will arrive.
-    pub(crate) input_closed: bool,
-}
-
-impl Linger {
-    /// A close that began at tick `now`, with `flush` ticks to write what is
-    /// queued (renewed by each write progress).
-    pub(crate) fn begin(now: u64, flush: u64, input_closed: bool) -> Linger {
-        let until = after(now, flush.max(1));
-        Linger {
-            until,
-            cap: until,
-            discarded: 0,
-            write_shut: false,
-            input_closed,
-        }
-    }
-
-    /// Some queued output was written at tick `now`.
-    pub(crate) fn wrote(&mut self, now: u64, flush: u64) {
-        if !self.write_shut {
-            self.until = after(now, flush.max(1));
-        }
-    }
-
-    /// Our FIN was sent at tick `now`: lingering lasts at most `total`
-    /// ticks, and ends earlier after `quiet` ticks without input.
-    pub(crate) fn shut(&mut self, now: u64, total: u64, quiet: u64) {
-        self.write_shut = true;
-        self.cap = after(now, total.max(1));
-        self.until = after(now, quiet.max(1)).min(self.cap);
-    }
-
-    /// `n` input bytes were read and discarded at tick `now`. Returns whether
-    /// the close may go on (`false`: more than `max_bytes` discarded since
-    /// the close was decided). Every byte counts, those that arrive while
-    /// output is still owed as well as those after our FIN: a peer that
-    /// floods and never reads must not be read at wire speed until write
-    /// progress runs out. Only after our FIN does input extend the wait.
-    pub(crate) fn discard(&mut self, now: u64, n: usize, quiet: u64, max_bytes: usize) -> bool {
-        let total = (self.discarded as usize).saturating_add(n);
-        self.discarded = u32::try_from(total).unwrap_or(u32::MAX);
-        if self.write_shut {
-            self.until = after(now, quiet.max(1)).min(self.cap);
-        }
-        total <= max_bytes
-    }
 }
 
 /// What a connection's timer tracks: its liveness while it is served, the
@@ -560,65 +469,8 @@ mod tests {
     }
 
     #[test]
-    fn a_close_waits_for_write_progress_then_for_quiet() {
-        let mut linger = Linger::begin(10, 100, false);
-        assert!(linger.discard(20, 96, 10, 4096), "owed output first");
-        assert_eq!(linger.until, 111, "input before the FIN extends nothing");
-        let close = Liveness::Closing(linger);
-        assert_eq!(close.due(110, &LIMITS), Due::At(111));
-        assert_eq!(close.due(111, &LIMITS), Due::Abandon);
-        linger.wrote(50, 100);
-        assert_eq!(linger.until, 151);
-        // FIN sent at 60: quiet 10, at most 100.
-        linger.shut(60, 100, 10);
-        assert_eq!((linger.until, linger.cap), (71, 161));
-        linger.wrote(65, 100); // nothing left to write: no effect
-        assert_eq!(linger.until, 71);
-        assert!(linger.discard(155, 1000, 10, 4096));
-        assert_eq!(linger.until, 161, "input never extends past the cap");
-        assert!(linger.discard(156, 3000, 10, 4096), "4096 in all");
-        assert!(!linger.discard(157, 1, 10, 4096));
-    }
-
-    #[test]
-    fn a_close_counts_input_while_output_is_owed() {
-        // A peer that never reads and floods: its close ends at the byte
-        // bound, long before write progress runs out.
-        let mut linger = Linger::begin(10, 100, false);
-        assert!(linger.discard(11, 4096, 10, 4096));
-        assert!(!linger.discard(11, 1, 10, 4096));
-        assert!(!linger.write_shut);
-    }
-
-    #[test]
-    fn the_input_bucket_refills_by_the_tick_up_to_one_second() {
-        // 1000 bytes a second, 10 ms ticks: 10 bytes a tick.
-        let limits = TickLimits {
-            input_rate: 1000,
-            ..LIMITS
-        };
-        let mut t = Timing::accepted(0, &limits);
-        assert_eq!(t.tokens, 1000, "full at accept");
-        assert!(t.draw(0, 990, &limits));
-        t.activity(0);
-        assert!(t.draw(5, 60, &limits), "10 left, 50 earned");
-        t.activity(5);
-        assert_eq!(t.tokens, 0);
-        assert!(!t.draw(6, 11, &limits), "10 earned, 11 asked");
-        t.activity(6);
-        // Long silence: never more than a second's worth.
-        assert!(!t.draw(10_000, 1001, &limits));
-        t.activity(10_000);
-        assert!(t.draw(20_000, 1000, &limits));
-    }
-
-    #[test]
     fn a_preamble_deadline_replaces_idle_and_probe_until_it_ends() {
-        let limits = TickLimits {
-            idle: 10,
-            probe: 4,
-            ..LIMITS
-        };
+        let limits = TickLimits { probe: 4, ..LIMITS };
         let mut t = Timing::accepted(0, &limits);
         t.await_preamble(30);
         // Trickled bytes move nothing: no probe, no idle close.

@@ -36,6 +36,8 @@ mod config;
 mod conn;
 mod exchange;
 mod handler;
+mod input_rate;
+mod linger;
 mod loop_stats;
 mod observe;
 mod scrape;
@@ -128,7 +130,8 @@ impl<H: Handler> Reactor<H> {
     /// # Errors
     ///
     /// Binding fails (address in use, no permission), the poll cannot be
-    /// created, or `config` is invalid (zero tick): `InvalidInput`.
+    /// created, or `config` is invalid (zero tick, `max_input_rate` of
+    /// zero): `InvalidInput`.
     pub fn bind(addr: SocketAddr, config: Config, handler: H) -> io::Result<Reactor<H>> {
         Reactor::with_listener(TcpListener::bind(addr)?, config, handler)
     }
