@@ -221,3 +221,26 @@ fn a_whole_header_is_served_then_the_idle_timeout_applies() {
     client.expect(b"BYE idle");
     assert_within(sent.elapsed(), ms(150)..=ms(1000));
 }
+
+/// A keep-alive declared in the header's own read holds after it: the
+/// header's end restores the idle timeout only where nothing else was set
+/// (reaped at 1.5 x 400 ms, not at the 150 ms idle timeout).
+#[test]
+fn a_keepalive_in_the_headers_read_holds() {
+    let server = VIGIL.start(&[
+        "--proxy-protocol",
+        "--idle-timeout",
+        "150ms",
+        "--min-keepalive",
+        "100ms",
+    ]);
+    let mut client = server.connect();
+    let mut hello = PROXY_V1.to_vec();
+    hello.extend_from_slice(b"KEEPALIVE 400ms\n");
+    client.send(&hello);
+    let sent = Instant::now();
+    client.expect(b"KEEPALIVE 400ms");
+    client.expect_silence(ms(450));
+    client.expect(b"BYE idle");
+    assert_within(sent.elapsed(), ms(600)..=ms(1100));
+}

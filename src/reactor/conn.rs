@@ -33,10 +33,11 @@ use std::time::Duration;
 
 use mio::net::TcpStream;
 
-use super::input_rate;
-pub(crate) use super::linger::Linger;
+mod input_rate;
+mod linger;
 use crate::wheel::TimerKey;
 use crate::{Clock, CloseReason, Config};
+pub(crate) use linger::Linger;
 
 /// "Never": a deadline past any tick the reactor will see.
 pub(crate) const NEVER: u64 = u64::MAX;

@@ -226,14 +226,7 @@ impl<S: Default> Core<S> {
         // Bytes a failed flush could not take are dropped; the last words
         // follow what was queued.
         self.write_buf.clear();
-        let mut cx = Context::new(
-            id,
-            timing,
-            &self.limits,
-            &mut self.write_buf,
-            &self.stats,
-            &self.clock,
-        );
+        let mut cx = Context::new(id, timing, &mut self.write_buf, &self.stats, &self.clock);
         handler.on_close(&mut cx, state, reason);
         // A reset or failed socket takes nothing more: it is closed at once.
         let broken = matches!(reason, CloseReason::Reset | CloseReason::Io);

@@ -105,19 +105,18 @@ pub trait Handler {
 pub struct Context<'a> {
     id: ConnId,
     timing: &'a mut Timing,
-    limits: &'a TickLimits,
     out: &'a mut Vec<u8>,
     stats: &'a Stats,
     clock: &'a Clock,
     close: Option<CloseReason>,
     retimed: bool,
+    header_received: bool,
 }
 
 impl<'a> Context<'a> {
     pub(crate) fn new(
         id: ConnId,
         timing: &'a mut Timing,
-        limits: &'a TickLimits,
         out: &'a mut Vec<u8>,
         stats: &'a Stats,
         clock: &'a Clock,
@@ -125,12 +124,12 @@ impl<'a> Context<'a> {
         Context {
             id,
             timing,
-            limits,
             out,
             stats,
             clock,
             close: None,
             retimed: false,
+            header_received: false,
         }
     }
 
@@ -139,6 +138,7 @@ impl<'a> Context<'a> {
         Requests {
             close: self.close,
             retimed: self.retimed,
+            header_received: self.header_received,
         }
     }
 
@@ -212,7 +212,9 @@ impl<'a> Context<'a> {
     /// last byte received) and probes apply again. Nothing happens if no
     /// header was awaited.
     pub fn proxy_header_received(&mut self) {
-        self.timing.end_preamble(self.limits.idle);
+        // The reactor's idle timeout is restored when the callback returns,
+        // unless `set_idle_timeout` chose another meanwhile.
+        self.header_received = true;
         self.retimed = true;
     }
 
@@ -254,4 +256,16 @@ pub(crate) struct Requests {
     pub(crate) close: Option<CloseReason>,
     /// The connection's deadlines changed: the wheel may need an earlier one.
     pub(crate) retimed: bool,
+    /// The awaited PROXY header is complete.
+    pub(crate) header_received: bool,
+}
+
+impl Requests {
+    /// Carries out on `timing` what needs the reactor's `limits`: the end
+    /// of a header's deadline (before the wheel is re-armed).
+    pub(crate) fn retime(&self, timing: &mut Timing, limits: &TickLimits) {
+        if self.header_received {
+            timing.end_preamble(limits.idle);
+        }
+    }
 }

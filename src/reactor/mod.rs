@@ -36,8 +36,6 @@ mod config;
 mod conn;
 mod exchange;
 mod handler;
-mod input_rate;
-mod linger;
 mod loop_stats;
 mod observe;
 mod scrape;
@@ -130,8 +128,7 @@ impl<H: Handler> Reactor<H> {
     /// # Errors
     ///
     /// Binding fails (address in use, no permission), the poll cannot be
-    /// created, or `config` is invalid (zero tick, `max_input_rate` of
-    /// zero): `InvalidInput`.
+    /// created, or `config` is invalid (zero tick or input rate): `InvalidInput`.
     pub fn bind(addr: SocketAddr, config: Config, handler: H) -> io::Result<Reactor<H>> {
         Reactor::with_listener(TcpListener::bind(addr)?, config, handler)
     }
@@ -434,16 +431,10 @@ impl<S: Default> Core<S> {
         else {
             return false;
         };
-        let mut cx = Context::new(
-            id,
-            timing,
-            &self.limits,
-            &mut self.write_buf,
-            &self.stats,
-            &self.clock,
-        );
+        let mut cx = Context::new(id, timing, &mut self.write_buf, &self.stats, &self.clock);
         f(handler, &mut cx, state);
         let requests = cx.finish();
+        requests.retime(timing, &self.limits);
         if requests.retimed {
             self.arm(id);
         }

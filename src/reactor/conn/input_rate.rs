@@ -8,7 +8,7 @@
 //! its bucket, in what was `Timing`'s padding; with no limit, a read pays one
 //! predictable branch.
 
-use super::conn::TickLimits;
+use super::TickLimits;
 
 /// Draws `n` bytes from a bucket holding `tokens`, after refilling it for
 /// `elapsed` ticks at `limits.input_rate` bytes a second, never past a full

@@ -2,7 +2,7 @@
 //! is owed, how long and how much it may be read after, counted from the
 //! moment its close is decided (`docs/protocol.md`, "The close sequence").
 
-use super::conn::after;
+use super::after;
 
 /// A closing connection's progress and bounds (`docs/protocol.md`, "The
 /// close sequence"). Its reason is decided and counted; what is left is to
