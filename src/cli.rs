@@ -89,6 +89,22 @@ struct Cli {
     #[arg(long)]
     proxy_protocol: bool,
 
+    /// With --proxy-protocol, the header must be complete this long after accept, or `ERR proxy-header`; 0 turns it off
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    proxy_timeout: Duration,
+
+    /// Shortest keep-alive a client may declare (`KEEPALIVE <dur>`)
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    min_keepalive: Duration,
+
+    /// Longest keep-alive a client may declare; `KEEPALIVE 0` gets it
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", default_value = "10m", value_parser = parse_duration)]
+    max_keepalive: Duration,
+
+    /// Bytes per second one connection may send before `BYE flood`; 0 turns it off
+    #[arg(long, allow_hyphen_values = true, value_name = "N", default_value = "0", value_parser = clap::value_parser!(u32))]
+    max_input_rate: u32,
+
     /// Set by the supervisor: this process is worker I
     #[arg(long, hide = true, value_name = "I")]
     worker_index: Option<usize>,
@@ -124,6 +140,10 @@ pub struct Settings {
     pub workers: Workers,
     /// Expect a PROXY protocol header on every connection.
     pub proxy_protocol: bool,
+    /// How long a PROXY header may take after accept (`None`: no limit).
+    pub proxy_timeout: Option<Duration>,
+    /// The shortest and the longest keep-alive a client may declare.
+    pub keepalive: (Duration, Duration),
     /// `Some(i)` in a worker started by the supervisor.
     pub worker_index: Option<usize>,
 }
@@ -195,7 +215,14 @@ impl Cli {
                 self.probe_after, self.tick, self.idle_timeout
             ));
         }
+        if self.min_keepalive > self.max_keepalive {
+            return Err(format!(
+                "invalid value '{:?}' for '--min-keepalive <DUR>': must not be longer than --max-keepalive ({:?})",
+                self.min_keepalive, self.max_keepalive
+            ));
+        }
         let mut config = Config::default();
+        config.max_input_rate = (self.max_input_rate != 0).then_some(self.max_input_rate);
         config.idle_timeout = off_if_zero(self.idle_timeout);
         config.lifetime = off_if_zero(self.lifetime);
         config.probe_after = off_if_zero(self.probe_after);
@@ -213,6 +240,8 @@ impl Cli {
             reuse_port: self.reuse_port,
             workers: self.workers,
             proxy_protocol: self.proxy_protocol,
+            proxy_timeout: off_if_zero(self.proxy_timeout),
+            keepalive: (self.min_keepalive, self.max_keepalive),
             worker_index: self.worker_index,
         })
     }
@@ -310,6 +339,12 @@ mod tests {
         assert!(!s.reuse_port);
         assert_eq!(s.workers, Workers::Count(1));
         assert!(!s.proxy_protocol);
+        assert_eq!(s.proxy_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(
+            s.keepalive,
+            (Duration::from_secs(1), Duration::from_secs(600))
+        );
+        assert_eq!(s.config.max_input_rate, None);
         assert_eq!(s.worker_index, None);
     }
 

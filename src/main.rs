@@ -74,8 +74,11 @@ fn serve(mut settings: Settings, descriptors: Result<u64, String>) -> Result<(),
         settings.config.close_backlog_at_shutdown = false;
     }
     let max_conns = settings.config.max_connections;
-    let protocol =
-        LineProtocol::new(settings.max_line).with_proxy_protocol(settings.proxy_protocol);
+    let (min_keepalive, max_keepalive) = settings.keepalive;
+    let protocol = LineProtocol::new(settings.max_line)
+        .with_proxy_protocol(settings.proxy_protocol)
+        .with_proxy_timeout(settings.proxy_timeout)
+        .with_keepalive(min_keepalive, max_keepalive);
     let mut reactor = listener(listen, settings.reuse_port)
         .and_then(|listener| Reactor::from_std(listener, settings.config, protocol))
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;

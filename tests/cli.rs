@@ -38,6 +38,16 @@ fn bad_flags_and_values_exit_2_with_one_line_naming_the_flag() {
         (&["--workers", "some"], "--workers"),
         (&["--reuse-port=1"], "--reuse-port"),
         (&["--proxy-protocol=yes"], "--proxy-protocol"),
+        (&["--proxy-timeout", "5"], "--proxy-timeout"),
+        (&["--min-keepalive", "soon"], "--min-keepalive"),
+        (&["--max-keepalive", "-1s"], "--max-keepalive"),
+        (
+            &["--min-keepalive", "2m", "--max-keepalive", "1m"],
+            "--min-keepalive",
+        ),
+        (&["--max-input-rate", "-1"], "--max-input-rate"),
+        (&["--max-input-rate", "fast"], "--max-input-rate"),
+        (&["--max-input-rate", "4294967296"], "--max-input-rate"),
         (&["stray"], "stray"),
     ];
     for (args, flag) in cases {

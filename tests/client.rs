@@ -122,3 +122,22 @@ fn a_negative_count_is_refused_with_a_clear_line() {
         );
     }
 }
+
+/// `--keepalive` declares the keep-alive, then heartbeats at that interval:
+/// 300 ms apart against a 200 ms idle timeout, kept open by the declared
+/// 300 ms (reaped only after 450 ms of silence).
+#[test]
+fn a_declared_keepalive_outlives_a_shorter_idle_timeout() {
+    let server = VIGIL.start(&["--idle-timeout", "200ms", "--min-keepalive", "100ms"]);
+    let output = run_client(&server, &["--keepalive", "300ms", "--count", "3"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    for expected in [
+        "> KEEPALIVE 300ms",
+        "< KEEPALIVE 300ms",
+        "< PONG 3",
+        "< BYE quit",
+    ] {
+        assert!(stdout.contains(expected), "no {expected:?} in {stdout}");
+    }
+}

@@ -2,8 +2,9 @@
 //! and `send-proxy-v2` write it) is consumed before the first line, in one
 //! write or in pieces, and the client address it carries is logged; a
 //! missing or malformed header gets `ERR proxy-header` and the close, and
-//! nothing sent after it is answered; a header that never completes is
-//! reaped by the idle timeout.
+//! nothing sent after it is answered; a header that never completes gets
+//! `ERR proxy-header` at `--proxy-timeout` (with `0`, the idle timeout
+//! reaps it).
 #![cfg(feature = "cli")]
 
 use std::thread;
@@ -139,9 +140,34 @@ fn malformed_and_truncated_headers_get_err_proxy_header() {
     }
 }
 
+/// v1.2: until the header is complete only `--proxy-timeout` applies, not
+/// the (here shorter) idle timeout.
 #[test]
-fn a_header_that_never_completes_is_reaped_when_idle() {
-    let server = VIGIL.start(&["--proxy-protocol", "--idle-timeout", "300ms"]);
+fn a_header_that_never_completes_gets_err_proxy_header_at_the_deadline() {
+    let server = VIGIL.start(&[
+        "--proxy-protocol",
+        "--idle-timeout",
+        "100ms",
+        "--proxy-timeout",
+        "300ms",
+    ]);
+    let mut client = server.connect();
+    client.send(b"PROXY TCP4 192.0.2.1 ");
+    client.expect(b"ERR proxy-header");
+    client.expect_closed();
+}
+
+/// With `--proxy-timeout 0` the header has no deadline of its own: the idle
+/// timeout reaps it.
+#[test]
+fn without_a_proxy_timeout_a_header_that_never_completes_is_reaped_when_idle() {
+    let server = VIGIL.start(&[
+        "--proxy-protocol",
+        "--idle-timeout",
+        "300ms",
+        "--proxy-timeout",
+        "0",
+    ]);
     let mut client = server.connect();
     client.send(b"PROXY TCP4 192.0.2.1 ");
     client.expect(b"BYE idle");

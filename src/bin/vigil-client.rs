@@ -1,7 +1,9 @@
 //! `vigil-client`: a heartbeat client for the `vigil` server.
 //!
 //! Connects, sends `--count` heartbeats `--interval` apart, optionally
-//! pauses and sends `--then` more, then says `QUIT`. Prints every line sent
+//! pauses and sends `--then` more, then says `QUIT`. With `--keepalive DUR`
+//! it first declares that keep-alive (`KEEPALIVE <dur>`, protocol v1.2) and
+//! heartbeats at that interval. Prints every line sent
 //! (`>`) and received (`<`) with the time since connecting, and exits with a
 //! status that tells how the connection ended (see `EXIT_STATUS`).
 #![forbid(unsafe_code)]
@@ -30,7 +32,7 @@ Exit status:
   2  bad flag or value
   3  the server closed the connection with `BYE idle`
   4  the server closed the connection with `BYE lifetime`
-  5  the server closed the connection with another closing line (`BYE shutdown`, `BYE full`, `BYE slow`, `ERR ...`)
+  5  the server closed the connection with another closing line (`BYE shutdown`, `BYE full`, `BYE slow`, `BYE flood`, `ERR ...`)
   6  the connection was lost without a closing line
 
 DUR is a whole number with a unit, ms, s or m (250ms, 5s, 2m); 0 means none.";
@@ -84,6 +86,20 @@ struct Args {
     /// Send empty lines as heartbeats instead of `PING <n>`
     #[arg(long)]
     empty: bool,
+
+    /// Declare this keep-alive first (`KEEPALIVE <dur>`), then heartbeat at this interval (in place of --interval; 0 declares none and keeps --interval)
+    #[arg(long, allow_hyphen_values = true, value_name = "DUR", value_parser = parse_duration)]
+    keepalive: Option<Duration>,
+}
+
+impl Args {
+    /// The time between heartbeats: the declared keep-alive, if any.
+    fn heartbeat_interval(&self) -> Duration {
+        match self.keepalive {
+            Some(keepalive) if !keepalive.is_zero() => keepalive,
+            _ => self.interval,
+        }
+    }
 }
 
 /// Parses a count of heartbeats: a whole number, 0 or more.
@@ -184,6 +200,12 @@ struct Session {
 
 impl Session {
     fn converse(&mut self, args: &Args) -> Ending {
+        if let Some(keepalive) = args.keepalive {
+            let line = format!("KEEPALIVE {}ms", keepalive.as_millis());
+            if let Err(ending) = self.send(line.as_bytes()) {
+                return ending;
+            }
+        }
         let then = args.then.unwrap_or(args.count);
         let plan = [(args.count, Duration::ZERO), (then, args.pause)];
         for (round, (heartbeats, pause)) in plan.into_iter().enumerate() {
@@ -200,7 +222,7 @@ impl Session {
                 if let Err(ending) = self.heartbeat() {
                     return ending;
                 }
-                if let Some(ending) = self.wait(args.interval) {
+                if let Some(ending) = self.wait(args.heartbeat_interval()) {
                     return ending;
                 }
             }
@@ -345,5 +367,22 @@ mod tests {
         assert_eq!(args.count, 4);
         assert_eq!(args.pause, Duration::from_secs(2));
         assert_eq!(args.interval, Duration::from_secs(1));
+        assert_eq!(args.keepalive, None);
+    }
+
+    #[test]
+    fn a_declared_keepalive_sets_the_interval() {
+        let args = |extra: &[&str]| {
+            Args::try_parse_from(["vigil-client", "--interval", "2s"].iter().chain(extra)).unwrap()
+        };
+        let declared = args(&["--keepalive", "300ms"]);
+        assert_eq!(declared.keepalive, Some(Duration::from_millis(300)));
+        assert_eq!(declared.heartbeat_interval(), Duration::from_millis(300));
+        assert_eq!(
+            args(&["--keepalive", "0"]).heartbeat_interval(),
+            Duration::from_secs(2)
+        );
+        assert_eq!(args(&[]).heartbeat_interval(), Duration::from_secs(2));
+        assert!(Args::try_parse_from(["vigil-client", "--keepalive", "5"]).is_err());
     }
 }

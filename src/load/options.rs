@@ -85,6 +85,11 @@ pub struct Options {
     #[arg(long, default_value_t = 100)]
     pub rate: u32,
 
+    /// Declare this keep-alive (`KEEPALIVE <dur>`, protocol v1.2) on every
+    /// connection as soon as it is established. Off by default.
+    #[arg(long, value_parser = parse_duration)]
+    pub keepalive: Option<Duration>,
+
     /// Give up on connects still pending after this long.
     #[arg(long, value_parser = parse_duration, default_value = "20s")]
     pub connect_timeout: Duration,
@@ -144,6 +149,9 @@ impl Options {
             format!("--label={}", self.label),
             format!("--procs={}", self.procs),
         ];
+        if let Some(keepalive) = self.keepalive {
+            args.push(format!("--keepalive={}", ms(keepalive)));
+        }
         if let Some(pid) = self.server_pid {
             args.push(format!("--server-pid={pid}"));
         }

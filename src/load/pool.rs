@@ -87,6 +87,8 @@ pub struct Pool {
     /// Source addresses to bind before connecting, round robin; empty: no
     /// bind.
     sources: Vec<SocketAddr>,
+    /// Sent to each connection once it is established (empty: nothing).
+    greeting: Vec<u8>,
     /// Connects started and not finished.
     pub pending: usize,
     /// Connections established and not closed.
@@ -124,6 +126,7 @@ impl Pool {
             ready: Vec::with_capacity(1024),
             addr,
             sources,
+            greeting: Vec::new(),
             pending: 0,
             open: 0,
         })
@@ -153,6 +156,12 @@ impl Pool {
         });
         self.pending += 1;
         Ok(key)
+    }
+
+    /// Sends `bytes` (e.g. `KEEPALIVE 5s\n`) to each connection as soon as
+    /// it is established, before anything a scenario sends.
+    pub fn set_greeting(&mut self, bytes: &[u8]) {
+        self.greeting = bytes.to_vec();
     }
 
     /// Connections ever started (the next number).
@@ -267,6 +276,11 @@ impl Pool {
                         conn.state = State::Open;
                         self.pending -= 1;
                         self.open += 1;
+                        if !self.greeting.is_empty() {
+                            let greeting = std::mem::take(&mut self.greeting);
+                            self.send(key, &greeting);
+                            self.greeting = greeting;
+                        }
                         out.push(Ev::Connected(key, Instant::now()));
                     }
                     Err(e) if e.kind() == ErrorKind::NotConnected => return,

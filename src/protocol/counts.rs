@@ -23,19 +23,23 @@ pub struct LineCounts {
     pub empty: u64,
     /// `QUIT` (answered `BYE quit`).
     pub quit: u64,
+    /// `KEEPALIVE <dur>` (answered `KEEPALIVE <accepted>` or
+    /// `ERR keepalive`).
+    pub keepalive: u64,
     /// Any other line (echoed).
     pub other: u64,
 }
 
 impl LineCounts {
-    /// Each kind's label (`ping`, `pong`, `empty`, `quit`, `other`) with its
-    /// count.
-    pub fn by_kind(&self) -> [(&'static str, u64); 5] {
+    /// Each kind's label (`ping`, `pong`, `empty`, `quit`, `keepalive`,
+    /// `other`) with its count.
+    pub fn by_kind(&self) -> [(&'static str, u64); 6] {
         [
             ("ping", self.ping),
             ("pong", self.pong),
             ("empty", self.empty),
             ("quit", self.quit),
+            ("keepalive", self.keepalive),
             ("other", self.other),
         ]
     }

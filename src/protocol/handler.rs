@@ -2,11 +2,13 @@
 
 use std::fmt;
 use std::ops::ControlFlow;
+use std::time::Duration;
 
 use crate::protocol::codec::LineCodec;
 use crate::protocol::counts::LineCounts;
+use crate::protocol::keepalive::{self, KeepaliveRange};
 use crate::protocol::partial::PartialLine;
-use crate::protocol::proxy::{parse_proxy_header, ProxyError, V2_MAX};
+use crate::protocol::preamble::take_proxy_header;
 use crate::protocol::request::Request;
 use crate::reactor::handler::{Context, Handler};
 use crate::reactor::stats::{CloseReason, Stats};
@@ -19,19 +21,26 @@ const BYE_FULL: &[u8] = b"BYE full\n";
 const PROBE: &[u8] = b"PING\n";
 /// Written to a connection whose PROXY header is missing or malformed.
 const ERR_PROXY_HEADER: &[u8] = b"ERR proxy-header\n";
+/// The reply to a `KEEPALIVE` without one DUR; the connection stays open.
+const ERR_KEEPALIVE: &[u8] = b"ERR keepalive\n";
+/// How long a PROXY header may take after accept, unless set otherwise.
+const PROXY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// vigil's heartbeat line protocol (`docs/protocol.md`), as a [`Handler`].
 ///
 /// Each connection is a stream of lines (see [`LineCodec`]). `PING` is
 /// answered `PONG`, `PING <payload>` is answered `PONG <payload>` byte for
 /// byte, `PONG` and empty lines are heartbeats that get no reply, `QUIT` is
-/// answered `BYE quit` and closes, and any other line is echoed. A line
+/// answered `BYE quit` and closes, `KEEPALIVE <dur>` declares the client's
+/// keep-alive (see [`with_keepalive`](LineProtocol::with_keepalive)), and
+/// any other line is echoed. A line
 /// longer than [`max_line`](LineProtocol::max_line) is answered
 /// `ERR line-too-long` and closes the connection, as soon as it is certain,
 /// without waiting for its newline.
 ///
 /// The reactor decides when a connection closes; this handler writes the
-/// closing line: `BYE idle`, `BYE lifetime`, `BYE shutdown`, `BYE slow`, and
+/// closing line: `BYE idle`, `BYE lifetime`, `BYE shutdown`, `BYE slow`,
+/// `BYE flood`, and
 /// `BYE full` for a connection refused at the limit. It sends `PING` when the
 /// reactor probes a silent connection.
 ///
@@ -43,8 +52,9 @@ const ERR_PROXY_HEADER: &[u8] = b"ERR proxy-header\n";
 /// connection must start with a PROXY protocol v1 or v2 header (what a load
 /// balancer such as HAProxy sends ahead of the client's bytes); it is
 /// consumed before the first line, and the client address it carries is
-/// logged. A connection whose header is missing or malformed gets
-/// `ERR proxy-header` and is closed
+/// logged. A connection whose header is missing or malformed, or not
+/// complete within [`proxy_timeout`](LineProtocol::with_proxy_timeout) of
+/// accept, gets `ERR proxy-header` and is closed
 /// ([`CloseReason::ProxyHeader`]); nothing it sent is answered.
 ///
 /// Logging: one `debug` line per connection opened and closed, `trace` per
@@ -80,11 +90,19 @@ const ERR_PROXY_HEADER: &[u8] = b"ERR proxy-header\n";
 /// server.join().unwrap()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LineProtocol {
     codec: LineCodec,
     lines: LineCounts,
     proxy_protocol: bool,
+    proxy_timeout: Option<Duration>,
+    keepalive: KeepaliveRange,
+}
+
+impl Default for LineProtocol {
+    fn default() -> LineProtocol {
+        LineProtocol::new(LineCodec::default().max_line())
+    }
 }
 
 impl LineProtocol {
@@ -104,7 +122,75 @@ impl LineProtocol {
             codec: LineCodec::new(max_line),
             lines: LineCounts::default(),
             proxy_protocol: false,
+            proxy_timeout: Some(PROXY_TIMEOUT),
+            keepalive: KeepaliveRange::default(),
         }
+    }
+
+    /// The protocol whose PROXY header (with
+    /// [`with_proxy_protocol`](LineProtocol::with_proxy_protocol)) must be
+    /// complete `timeout` after accept, or the connection gets
+    /// `ERR proxy-header` and is closed. Until the header is complete only
+    /// this deadline applies, not the idle timeout, and bytes trickled one
+    /// at a time do not extend it. `None` or zero: no deadline of its own
+    /// (the idle timeout applies). Default 5 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vigil::LineProtocol;
+    ///
+    /// let protocol = LineProtocol::default()
+    ///     .with_proxy_protocol(true)
+    ///     .with_proxy_timeout(Some(Duration::from_secs(2)));
+    /// assert_eq!(protocol.proxy_timeout(), Some(Duration::from_secs(2)));
+    /// assert_eq!(LineProtocol::default().proxy_timeout(), Some(Duration::from_secs(5)));
+    /// ```
+    pub fn with_proxy_timeout(mut self, timeout: Option<Duration>) -> LineProtocol {
+        self.proxy_timeout = timeout.filter(|t| !t.is_zero());
+        self
+    }
+
+    /// How long after accept a PROXY header may take (`None`: no deadline).
+    pub fn proxy_timeout(&self) -> Option<Duration> {
+        self.proxy_timeout
+    }
+
+    /// The protocol whose clients may declare a keep-alive (`KEEPALIVE
+    /// <dur>`, `docs/protocol.md`) between `min` and `max` (whole
+    /// milliseconds; what is finer is dropped). A declared value is clamped
+    /// into the range (`0` asks for none and gets `max`) and answered
+    /// `KEEPALIVE <accepted>`; the connection is then closed after 1.5
+    /// times the accepted interval of silence, in place of the idle timeout.
+    /// Default `1s` to `10m`.
+    ///
+    /// # Panics
+    ///
+    /// `min` is longer than `max`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vigil::LineProtocol;
+    ///
+    /// let protocol = LineProtocol::default()
+    ///     .with_keepalive(Duration::from_millis(500), Duration::from_secs(60));
+    /// assert_eq!(
+    ///     protocol.keepalive(),
+    ///     (Duration::from_millis(500), Duration::from_secs(60))
+    /// );
+    /// ```
+    #[track_caller]
+    pub fn with_keepalive(mut self, min: Duration, max: Duration) -> LineProtocol {
+        self.keepalive = KeepaliveRange::new(min, max);
+        self
+    }
+
+    /// The shortest and the longest keep-alive a client may declare.
+    pub fn keepalive(&self) -> (Duration, Duration) {
+        (self.keepalive.min(), self.keepalive.max())
     }
 
     /// The protocol expecting (`true`) or not a PROXY protocol header, v1
@@ -194,6 +280,7 @@ impl Handler for LineProtocol {
         log::debug!("connection {} opened", cx.id());
         if self.proxy_protocol {
             partial.expect_preamble();
+            cx.expect_proxy_header(self.proxy_timeout);
         }
     }
 
@@ -207,9 +294,10 @@ impl Handler for LineProtocol {
             data
         };
         let lines = &mut self.lines;
+        let keepalive = &self.keepalive;
         let decoded = self
             .codec
-            .decode(partial, data, |line| answer(cx, lines, line));
+            .decode(partial, data, |line| answer(cx, lines, keepalive, line));
         if let Err(err) = decoded {
             log::debug!("connection {}: {err}", cx.id());
             cx.write(LINE_TOO_LONG);
@@ -239,55 +327,14 @@ impl Handler for LineProtocol {
     }
 }
 
-/// Consumes the PROXY header from the bytes held so far and `data`: the
-/// bytes after it, once it is complete; `None` while it is incomplete, or
-/// when it is malformed (the connection is then closing).
-fn take_proxy_header<'d>(
-    cx: &mut Context<'_>,
-    partial: &mut PartialLine,
-    data: &'d [u8],
-) -> Option<&'d [u8]> {
-    let held = partial.preamble()?;
-    let before = held.len();
-    let parsed = if before == 0 {
-        // The usual case: the whole header in the first read, no copy.
-        parse_proxy_header(data)
-    } else {
-        // Never more than the longest header: the parser refuses past it.
-        let take = data.len().min(V2_MAX.saturating_sub(before));
-        held.extend_from_slice(&data[..take]);
-        parse_proxy_header(held)
-    };
-    match parsed {
-        Ok(header) => {
-            partial.clear();
-            match header.addrs {
-                Some((client, server)) => {
-                    log::debug!("connection {}: PROXY from {client} to {server}", cx.id());
-                }
-                None => log::debug!("connection {}: PROXY without addresses", cx.id()),
-            }
-            // Bytes held before belong to the header: it did not end there.
-            Some(&data[header.len - before..])
-        }
-        Err(ProxyError::Incomplete) => {
-            if before == 0 {
-                held.extend_from_slice(data);
-            }
-            None
-        }
-        Err(err) => {
-            log::debug!("connection {}: {err}", cx.id());
-            partial.clear();
-            cx.close_proxy_header();
-            None
-        }
-    }
-}
-
 /// Writes the reply to one request line; breaks after `QUIT`, whose
 /// `BYE quit` must be the last line the client gets.
-fn answer(cx: &mut Context<'_>, lines: &mut LineCounts, line: &[u8]) -> ControlFlow<()> {
+fn answer(
+    cx: &mut Context<'_>,
+    lines: &mut LineCounts,
+    keepalive: &KeepaliveRange,
+    line: &[u8],
+) -> ControlFlow<()> {
     let request = Request::parse(line);
     log::trace!("connection {}: {request:?}", cx.id());
     match request {
@@ -295,6 +342,7 @@ fn answer(cx: &mut Context<'_>, lines: &mut LineCounts, line: &[u8]) -> ControlF
         Request::Silent if line.is_empty() => lines.empty += 1,
         Request::Silent => lines.pong += 1,
         Request::Quit => lines.quit += 1,
+        Request::Keepalive { .. } => lines.keepalive += 1,
         Request::Echo(_) => lines.other += 1,
     }
     match request {
@@ -308,6 +356,19 @@ fn answer(cx: &mut Context<'_>, lines: &mut LineCounts, line: &[u8]) -> ControlF
             cx.write(b"BYE quit\n");
             cx.close();
             return ControlFlow::Break(());
+        }
+        Request::Keepalive { rest } => {
+            match rest.strip_prefix(b" ").and_then(|v| keepalive.accept(v)) {
+                Some(ms) => {
+                    // Reaped after 1.5 times the interval of silence; the
+                    // context rounds it up to the tick. No timer work
+                    // unless that is earlier than what is registered.
+                    let interval = Duration::from_millis(ms);
+                    cx.set_idle_timeout(Some(interval + interval / 2));
+                    cx.write(keepalive::reply(ms, &mut [0; 40]));
+                }
+                None => cx.write(ERR_KEEPALIVE),
+            }
         }
         Request::Echo(line) => {
             cx.write(line);
@@ -328,6 +389,7 @@ fn closing_line(reason: CloseReason) -> Option<&'static [u8]> {
         CloseReason::SlowReader => Some(b"BYE slow\n"),
         CloseReason::Full => Some(BYE_FULL),
         CloseReason::ProxyHeader => Some(ERR_PROXY_HEADER),
+        CloseReason::Flood => Some(b"BYE flood\n"),
         CloseReason::Quit
         | CloseReason::ProtocolError
         | CloseReason::PeerClosed
@@ -387,6 +449,7 @@ mod tests {
                 None,
                 None,
                 Some(b"ERR proxy-header\n"),
+                Some(b"BYE flood\n"),
             ]
         );
     }

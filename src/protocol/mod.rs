@@ -7,7 +7,8 @@
 //! The wire contract is in `docs/protocol.md`. In short: lines end with
 //! `\n` (a `\r` before it is dropped); `PING [payload]` is answered
 //! `PONG [payload]`, `PONG` and empty lines are silent heartbeats, `QUIT` is
-//! answered `BYE quit`, anything else is echoed; every byte received keeps
+//! answered `BYE quit`, `KEEPALIVE <dur>` declares how often the client
+//! will send something, anything else is echoed; every byte received keeps
 //! the connection alive.
 //!
 //! # Examples
@@ -23,7 +24,9 @@
 pub(crate) mod codec;
 pub(crate) mod counts;
 pub(crate) mod handler;
+pub(crate) mod keepalive;
 pub(crate) mod partial;
+pub(crate) mod preamble;
 pub(crate) mod proxy;
 pub(crate) mod reply;
 pub(crate) mod request;

@@ -2,6 +2,10 @@
 //! (`docs/protocol.md`), the mirror of [`Request`](crate::protocol::Request),
 //! shared by `vigil-client`, the load client and any other client.
 
+use std::time::Duration;
+
+use crate::protocol::keepalive::parse_millis;
+
 /// A closing line of the server (`BYE <reason>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bye {
@@ -17,6 +21,9 @@ pub enum Bye {
     Slow,
     /// `BYE quit`: the answer to `QUIT`.
     Quit,
+    /// `BYE flood`: the client sent faster than the server's input rate
+    /// (v1.2).
+    Flood,
     /// A reason this version does not know.
     Other,
 }
@@ -27,12 +34,15 @@ pub enum Bye {
 /// # Examples
 ///
 /// ```
+/// use std::time::Duration;
 /// use vigil::protocol::{Bye, Reply};
 ///
 /// assert_eq!(Reply::parse(b"PONG 7"), Reply::Pong(Some(7)));
 /// assert_eq!(Reply::parse(b"BYE idle"), Reply::Bye(Bye::Idle));
 /// assert_eq!(Reply::parse(b"ERR line-too-long"), Reply::Err);
 /// assert!(Reply::parse(b"BYE quit").is_closing());
+/// assert_eq!(Reply::parse(b"KEEPALIVE 10m"), Reply::Keepalive(Some(Duration::from_secs(600))));
+/// assert!(!Reply::parse(b"ERR keepalive").is_closing());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
@@ -42,7 +52,13 @@ pub enum Reply {
     Ping,
     /// A closing line.
     Bye(Bye),
-    /// `ERR ...`.
+    /// `KEEPALIVE <accepted>`, the answer to a declared keep-alive (v1.2);
+    /// `None` if the value is not a DUR.
+    Keepalive(Option<Duration>),
+    /// `ERR keepalive`: the declared keep-alive was refused; nothing
+    /// closes (v1.2).
+    KeepaliveRefused,
+    /// `ERR ...` (but `ERR keepalive`): a closing line.
     Err,
     /// Anything else (an echo).
     Other,
@@ -68,8 +84,13 @@ impl Reply {
                 b"full" => Bye::Full,
                 b"slow" => Bye::Slow,
                 b"quit" => Bye::Quit,
+                b"flood" => Bye::Flood,
                 _ => Bye::Other,
             }),
+            (b"KEEPALIVE", Some(value)) => {
+                Reply::Keepalive(parse_millis(value).map(Duration::from_millis))
+            }
+            (b"ERR", Some(b"keepalive")) => Reply::KeepaliveRefused,
             (b"ERR", _) => Reply::Err,
             _ => Reply::Other,
         }
@@ -95,6 +116,14 @@ mod tests {
         assert_eq!(Reply::parse(b"BYE full"), Reply::Bye(Bye::Full));
         assert_eq!(Reply::parse(b"BYE later"), Reply::Bye(Bye::Other));
         assert_eq!(Reply::parse(b"ERR line-too-long"), Reply::Err);
+        assert_eq!(Reply::parse(b"BYE flood"), Reply::Bye(Bye::Flood));
+        assert_eq!(
+            Reply::parse(b"KEEPALIVE 1500ms"),
+            Reply::Keepalive(Some(Duration::from_millis(1500)))
+        );
+        assert_eq!(Reply::parse(b"KEEPALIVE soon"), Reply::Keepalive(None));
+        assert_eq!(Reply::parse(b"ERR keepalive"), Reply::KeepaliveRefused);
+        assert!(!Reply::KeepaliveRefused.is_closing());
         assert_eq!(Reply::parse(b"PING"), Reply::Ping);
         assert_eq!(Reply::parse(b"PONGS"), Reply::Other);
         assert_eq!(Reply::parse(b"hello"), Reply::Other);

@@ -31,6 +31,14 @@ pub enum Request<'a> {
     Silent,
     /// `QUIT` or `QUIT <anything>`: answer `BYE quit` and close.
     Quit,
+    /// `KEEPALIVE <dur>` (v1.2): the client declares how often it will send
+    /// something; answer `KEEPALIVE <accepted>`, or `ERR keepalive` when
+    /// `rest` is not a space and one DUR.
+    Keepalive {
+        /// What follows `KEEPALIVE` on the line: empty, or starting with a
+        /// space.
+        rest: &'a [u8],
+    },
     /// Any other line: sent back verbatim.
     Echo(&'a [u8]),
 }
@@ -57,6 +65,7 @@ impl<'a> Request<'a> {
             b"PING" => Request::Ping { rest },
             b"PONG" => Request::Silent,
             b"QUIT" => Request::Quit,
+            b"KEEPALIVE" => Request::Keepalive { rest },
             b"" if line.is_empty() => Request::Silent,
             _ => Request::Echo(line),
         }
@@ -89,6 +98,26 @@ mod tests {
     fn quit_is_the_first_word() {
         assert_eq!(Request::parse(b"QUIT"), Request::Quit);
         assert_eq!(Request::parse(b"QUIT now"), Request::Quit);
+    }
+
+    #[test]
+    fn keepalive_keeps_its_argument() {
+        assert_eq!(
+            Request::parse(b"KEEPALIVE 5s"),
+            Request::Keepalive { rest: b" 5s" }
+        );
+        assert_eq!(
+            Request::parse(b"KEEPALIVE"),
+            Request::Keepalive { rest: b"" }
+        );
+        assert_eq!(
+            Request::parse(b"KEEPALIVEX 5s"),
+            Request::Echo(b"KEEPALIVEX 5s")
+        );
+        assert_eq!(
+            Request::parse(b"keepalive 5s"),
+            Request::Echo(b"keepalive 5s")
+        );
     }
 
     #[test]

@@ -43,9 +43,20 @@ pub struct Config {
     /// for at most a tenth of it without a byte. At shutdown, the reactor
     /// returns at most twice this after the request. Default 1 s.
     pub linger: Duration,
-    /// Input bytes a closing connection reads and discards at most before
-    /// it is closed as it is (possibly with a reset). Default 1 MiB.
+    /// Input bytes a closing connection reads and discards at most, counted
+    /// from the moment its close is decided (while output is still owed as
+    /// well as after the FIN), before it is closed as it is (with a reset
+    /// if input is still arriving). Default 1 MiB.
     pub linger_bytes: usize,
+    /// Input bytes per second one connection may send: a bucket of this
+    /// many bytes, full at accept and refilled at this rate by the tick,
+    /// that every byte read draws on. A read that takes more than the
+    /// bucket holds closes the connection with [`CloseReason::Flood`]
+    /// (its bytes are not handed to the handler). `Some(0)` is refused.
+    /// Default off.
+    ///
+    /// [`CloseReason::Flood`]: crate::CloseReason::Flood
+    pub max_input_rate: Option<u32>,
     /// At shutdown, spread the closes of the open connections evenly over
     /// this long, so that their clients do not all reconnect elsewhere at
     /// once; a second [`ShutdownHandle::shutdown`](crate::ShutdownHandle::shutdown)
@@ -74,6 +85,7 @@ impl Default for Config {
             accept_retry: Duration::from_millis(100),
             linger: Duration::from_secs(1),
             linger_bytes: 1024 * 1024,
+            max_input_rate: None,
             drain: Duration::ZERO,
             close_backlog_at_shutdown: true,
         }

@@ -7,6 +7,7 @@
 //! A connection has up to three *true* deadlines, all derived from data it
 //! already keeps: idle (`last_activity` + idle timeout), lifetime (fixed at
 //! accept) and probe (`last_activity` + probe-after, until a probe is sent).
+//! While a PROXY header is awaited, its deadline from accept replaces both.
 //! The timer wheel holds one *registered* deadline per connection, and the
 //! invariant is:
 //!
@@ -32,8 +33,11 @@ use std::time::Duration;
 
 use mio::net::TcpStream;
 
+mod input_rate;
+mod linger;
 use crate::wheel::TimerKey;
 use crate::{Clock, CloseReason, Config};
+pub(crate) use linger::Linger;
 
 /// "Never": a deadline past any tick the reactor will see.
 pub(crate) const NEVER: u64 = u64::MAX;
@@ -48,6 +52,10 @@ pub(crate) struct TickLimits {
     pub(crate) linger: u64,
     /// How long a lingering close waits for input before it gives up.
     pub(crate) linger_quiet: u64,
+    /// Input bytes per second one connection may send (0: no limit).
+    pub(crate) input_rate: u32,
+    /// The tick's length in nanoseconds, for refilling input buckets.
+    pub(crate) tick_nanos: u64,
 }
 
 impl TickLimits {
@@ -65,6 +73,11 @@ impl TickLimits {
             probe: ticks(config.probe_after),
             linger: ticks(Some(config.linger)).max(1),
             linger_quiet: ticks(Some(config.linger / 10)).max(1),
+            input_rate: match config.max_input_rate {
+                Some(0) => return Err("max_input_rate must be above zero"),
+                rate => rate.unwrap_or(0),
+            },
+            tick_nanos: u64::try_from(config.tick.as_nanos()).unwrap_or(u64::MAX),
         };
         if limits.probe != 0 && limits.idle != 0 && limits.probe >= limits.idle {
             return Err("probe_after must be at least one tick shorter than idle_timeout");
@@ -95,14 +108,19 @@ pub(crate) struct Timing {
     pub(crate) last_activity: u64,
     /// The tick of accept.
     pub(crate) accepted: u64,
-    /// Absolute lifetime deadline, or [`NEVER`].
-    pub(crate) lifetime_at: u64,
+    /// This connection's lifetime from accept in ticks (0: off); as `idle`.
+    pub(crate) lifetime: u32,
     /// This connection's idle timeout in ticks (0: off). Starts as the
     /// reactor's and may be overridden by the handler. 32 bits keep an idle
     /// connection small; longer spans saturate (about 497 days at 10 ms).
+    /// While `preamble` is set: the preamble's span from accept instead.
     pub(crate) idle: u32,
+    /// The input bucket's bytes ([`Timing::draw`]; with an input rate).
+    pub(crate) tokens: u32,
     /// A probe was sent and no byte has arrived since.
     pub(crate) probed: bool,
+    /// A preamble (PROXY header) is awaited: `idle` is its deadline.
+    pub(crate) preamble: bool,
 }
 
 impl Timing {
@@ -111,15 +129,22 @@ impl Timing {
         Timing {
             last_activity: now,
             accepted: now,
-            lifetime_at: after(now, limits.lifetime),
+            lifetime: saturate(limits.lifetime),
             idle: saturate(limits.idle),
+            tokens: limits.input_rate,
             probed: false,
+            preamble: false,
         }
     }
 
     /// Sets the lifetime to `span` ticks from accept (0: off).
     pub(crate) fn set_lifetime(&mut self, span: u64) {
-        self.lifetime_at = after(self.accepted, span);
+        self.lifetime = saturate(span);
+    }
+
+    /// The absolute lifetime deadline, or [`NEVER`].
+    pub(crate) fn lifetime_at(&self) -> u64 {
+        after(self.accepted, u64::from(self.lifetime))
     }
 
     /// Records bytes received at tick `now`: the whole hot path.
@@ -129,17 +154,54 @@ impl Timing {
         self.probed = false;
     }
 
-    /// Sets the idle timeout to `span` ticks (0: off).
+    /// Draws `n` bytes read at `now` from the input bucket, refilled since
+    /// the last read ([`input_rate::draw`]); call before `activity`.
+    pub(crate) fn draw(&mut self, now: u64, n: usize, limits: &TickLimits) -> bool {
+        let elapsed = now.saturating_sub(self.last_activity);
+        input_rate::draw(&mut self.tokens, elapsed, n, limits)
+    }
+
+    /// Sets the idle timeout to `span` ticks (0: off). A preamble's
+    /// deadline, if one was awaited, no longer applies.
     pub(crate) fn set_idle(&mut self, span: u64) {
         self.idle = saturate(span);
+        self.preamble = false;
+    }
+
+    /// A preamble must end `span` ticks after accept (0: untimed); until
+    /// then, neither the idle timeout nor probes apply.
+    pub(crate) fn await_preamble(&mut self, span: u64) {
+        if span != 0 {
+            self.idle = saturate(span);
+            self.preamble = true;
+        }
+    }
+
+    /// The preamble is complete: the idle timeout `idle` applies again.
+    pub(crate) fn end_preamble(&mut self, idle: u64) {
+        if self.preamble {
+            self.set_idle(idle);
+        }
+    }
+
+    fn preamble_at(&self) -> u64 {
+        if self.preamble {
+            after(self.accepted, u64::from(self.idle))
+        } else {
+            NEVER
+        }
     }
 
     fn idle_at(&self) -> u64 {
-        after(self.last_activity, u64::from(self.idle))
+        if self.preamble {
+            NEVER
+        } else {
+            after(self.last_activity, u64::from(self.idle))
+        }
     }
 
     fn probe_at(&self, probe: u64) -> u64 {
-        if self.probed {
+        if self.probed || self.preamble {
             NEVER
         } else {
             after(self.last_activity, probe)
@@ -148,7 +210,8 @@ impl Timing {
 
     /// The earliest true deadline, or [`NEVER`].
     pub(crate) fn next_deadline(&self, limits: &TickLimits) -> u64 {
-        self.lifetime_at
+        self.lifetime_at()
+            .min(self.preamble_at())
             .min(self.idle_at())
             .min(self.probe_at(limits.probe))
     }
@@ -168,11 +231,13 @@ impl Timing {
         }
     }
 
-    /// What to do at tick `now`. Lifetime wins over idle, and both over a
-    /// probe, when several are due at once.
+    /// What to do at tick `now`. Lifetime wins over a preamble's deadline
+    /// and idle, and all over a probe, when several are due at once.
     pub(crate) fn due(&self, now: u64, limits: &TickLimits) -> Due {
-        if self.lifetime_at <= now {
+        if self.lifetime_at() <= now {
             Due::Close(CloseReason::Lifetime)
+        } else if self.preamble_at() <= now {
+            Due::Close(CloseReason::ProxyHeader)
         } else if self.idle_at() <= now {
             Due::Close(CloseReason::Idle)
         } else if self.probe_at(limits.probe) <= now {
@@ -188,7 +253,7 @@ impl Timing {
 
 /// The deadline `span` ticks after an event in tick `tick`, rounded so it
 /// never comes early; [`NEVER`] when `span` is 0 (off).
-fn after(tick: u64, span: u64) -> u64 {
+pub(super) fn after(tick: u64, span: u64) -> u64 {
     if span == 0 {
         NEVER
     } else {
@@ -198,70 +263,6 @@ fn after(tick: u64, span: u64) -> u64 {
 
 fn saturate(span: u64) -> u32 {
     u32::try_from(span).unwrap_or(u32::MAX)
-}
-
-/// A closing connection's progress and bounds (`docs/protocol.md`, "The
-/// close sequence"). Its reason is decided and counted; what is left is to
-/// write what it is owed, send our FIN, and read the peer's input until its
-/// FIN, so that closing the socket never turns into a reset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Linger {
-    /// Give up (close the socket as it is) at this tick. While output is
-    /// queued: `linger` after the last write progress. Once our FIN is sent:
-    /// the quiet interval after the last byte read, never past `cap`.
-    pub(crate) until: u64,
-    /// The latest `until` may become once our FIN is sent.
-    pub(crate) cap: u64,
-    /// Input bytes read and discarded since our FIN.
-    pub(crate) discarded: u32,
-    /// Our FIN is sent: everything owed was written.
-    pub(crate) write_shut: bool,
-    /// The peer's FIN was read: nothing more will arrive.
-    pub(crate) input_closed: bool,
-}
-
-impl Linger {
-    /// A close that began at tick `now`, with `flush` ticks to write what is
-    /// queued (renewed by each write progress).
-    pub(crate) fn begin(now: u64, flush: u64, input_closed: bool) -> Linger {
-        let until = after(now, flush.max(1));
-        Linger {
-            until,
-            cap: until,
-            discarded: 0,
-            write_shut: false,
-            input_closed,
-        }
-    }
-
-    /// Some queued output was written at tick `now`.
-    pub(crate) fn wrote(&mut self, now: u64, flush: u64) {
-        if !self.write_shut {
-            self.until = after(now, flush.max(1));
-        }
-    }
-
-    /// Our FIN was sent at tick `now`: lingering lasts at most `total`
-    /// ticks, and ends earlier after `quiet` ticks without input.
-    pub(crate) fn shut(&mut self, now: u64, total: u64, quiet: u64) {
-        self.write_shut = true;
-        self.cap = after(now, total.max(1));
-        self.until = after(now, quiet.max(1)).min(self.cap);
-    }
-
-    /// `n` input bytes were read and discarded at tick `now`. Returns whether
-    /// the close may go on (`false`: more than `max_bytes` discarded since
-    /// our FIN). Input that arrives while output is still owed is not
-    /// counted: that phase is bounded by write progress.
-    pub(crate) fn discard(&mut self, now: u64, n: usize, quiet: u64, max_bytes: usize) -> bool {
-        if !self.write_shut {
-            return true;
-        }
-        let total = (self.discarded as usize).saturating_add(n);
-        self.discarded = u32::try_from(total).unwrap_or(u32::MAX);
-        self.until = after(now, quiet.max(1)).min(self.cap);
-        total <= max_bytes
-    }
 }
 
 /// What a connection's timer tracks: its liveness while it is served, the
@@ -365,6 +366,8 @@ mod tests {
         probe: 0,
         linger: 100,
         linger_quiet: 10,
+        input_rate: 0,
+        tick_nanos: 10_000_000,
     };
 
     #[test]
@@ -467,22 +470,21 @@ mod tests {
     }
 
     #[test]
-    fn a_close_waits_for_write_progress_then_for_quiet() {
-        let mut linger = Linger::begin(10, 100, false);
-        assert!(linger.discard(20, 1 << 30, 10, 4096), "owed output first");
-        let close = Liveness::Closing(linger);
-        assert_eq!(close.due(110, &LIMITS), Due::At(111));
-        assert_eq!(close.due(111, &LIMITS), Due::Abandon);
-        linger.wrote(50, 100);
-        assert_eq!(linger.until, 151);
-        // FIN sent at 60: quiet 10, at most 100.
-        linger.shut(60, 100, 10);
-        assert_eq!((linger.until, linger.cap), (71, 161));
-        linger.wrote(65, 100); // nothing left to write: no effect
-        assert_eq!(linger.until, 71);
-        assert!(linger.discard(155, 1000, 10, 4096));
-        assert_eq!(linger.until, 161, "input never extends past the cap");
-        assert!(!linger.discard(156, 4000, 10, 4096));
+    fn a_preamble_deadline_replaces_idle_and_probe_until_it_ends() {
+        let limits = TickLimits { probe: 4, ..LIMITS };
+        let mut t = Timing::accepted(0, &limits);
+        t.await_preamble(30);
+        // Trickled bytes move nothing: no probe, no idle close.
+        t.activity(20);
+        assert_eq!(t.due(25, &limits), Due::At(31));
+        assert_eq!(t.due(31, &limits), Due::Close(CloseReason::ProxyHeader));
+        t.end_preamble(limits.idle);
+        assert_eq!(t.due(25, &limits), Due::Probe);
+        assert_eq!(t.next_deadline(&limits), 25);
+        // Off: the idle timeout goes on applying.
+        let mut t = Timing::accepted(0, &limits);
+        t.await_preamble(0);
+        assert_eq!(t.due(11, &limits), Due::Close(CloseReason::Idle));
     }
 
     #[test]

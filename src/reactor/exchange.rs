@@ -16,11 +16,22 @@
 //!    FIN arrives;
 //! 4. then the socket is closed.
 //!
-//! Bounds keep a peer from holding the descriptor: no write progress for
-//! `linger` while output is owed, or after our FIN `linger` in all, `linger
-//! / 10` without input, or more than `linger_bytes` discarded: the socket is
-//! then closed as it is ([`Core::abandon`]). A reset or failed socket skips
-//! the sequence.
+//! Bounds keep a peer from holding the descriptor or the thread: no write
+//! progress for `linger` while output is owed, or after our FIN `linger` in
+//! all, `linger / 10` without input, or more than `linger_bytes` discarded
+//! in all since the close was decided (before our FIN as well as after: a
+//! flood is not read at wire speed while a peer that never reads holds its
+//! replies): the socket is then closed as it is ([`Core::abandon`]), with a
+//! reset if input is still arriving. A reset or failed socket skips the
+//! sequence.
+//!
+//! # The input rate
+//!
+//! With [`Config::max_input_rate`](crate::Config::max_input_rate), each read
+//! of an open connection draws its bytes from the connection's bucket
+//! (refilled lazily from the tick of its last read, see `Timing::draw`); a
+//! read that takes more than it holds closes the connection as a flood
+//! before the handler sees its bytes.
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -80,6 +91,10 @@ impl<S: Default> Core<S> {
             let full_read = n == self.read_buf.len();
             let open = match &mut conn.io.liveness {
                 Liveness::Serving(timing) => {
+                    // One predictable branch when there is no limit.
+                    if self.limits.input_rate != 0 && !timing.draw(self.now, n, &self.limits) {
+                        return self.close(handler, id, CloseReason::Flood);
+                    }
                     if timing.probed {
                         self.loop_stats.probes_answered += 1;
                     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::reactor::conn::Timing;
+use crate::reactor::conn::{TickLimits, Timing};
 use crate::{CloseReason, ConnId, Stats};
 
 /// What an embedder writes: the protocol spoken over each connection.
@@ -113,6 +113,7 @@ pub struct Context<'a> {
     clock: &'a Clock,
     close: Option<CloseReason>,
     retimed: bool,
+    header_received: bool,
 }
 
 impl<'a> Context<'a> {
@@ -131,6 +132,7 @@ impl<'a> Context<'a> {
             clock,
             close: None,
             retimed: false,
+            header_received: false,
         }
     }
 
@@ -139,6 +141,7 @@ impl<'a> Context<'a> {
         Requests {
             close: self.close,
             retimed: self.retimed,
+            header_received: self.header_received,
         }
     }
 
@@ -176,9 +179,54 @@ impl<'a> Context<'a> {
         self.close.get_or_insert(CloseReason::ProxyHeader);
     }
 
+    /// Makes this connection's PROXY protocol header (or any other
+    /// preamble) due `timeout` after accept: if
+    /// [`proxy_header_received`](Context::proxy_header_received) has not
+    /// been called by then, the connection is closed with
+    /// [`CloseReason::ProxyHeader`]. Until then neither the idle timeout
+    /// nor probes apply, so bytes trickled one at a time do not extend it;
+    /// the lifetime does. `None` or zero: no deadline, the idle timeout
+    /// applies as usual. Meant for
+    /// [`Handler::on_open`]; it costs no memory and no timer of its own
+    /// (the connection's one wheel entry holds it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vigil::{Context, Handler};
+    ///
+    /// struct Proxied;
+    /// impl Handler for Proxied {
+    ///     type Conn = ();
+    ///     fn on_open(&mut self, cx: &mut Context<'_>, _conn: &mut ()) {
+    ///         cx.expect_proxy_header(Some(Duration::from_secs(5)));
+    ///     }
+    /// }
+    /// ```
+    pub fn expect_proxy_header(&mut self, timeout: Option<Duration>) {
+        let span = self.ticks(timeout);
+        self.timing.await_preamble(span);
+        self.retimed = true;
+    }
+
+    /// The header [`expect_proxy_header`](Context::expect_proxy_header)
+    /// waited for is complete: the reactor's idle timeout (counted from the
+    /// last byte received) and probes apply again. Nothing happens if no
+    /// header was awaited.
+    pub fn proxy_header_received(&mut self) {
+        // The reactor's idle timeout is restored when the callback returns,
+        // unless `set_idle_timeout` chose another meanwhile.
+        self.header_received = true;
+        self.retimed = true;
+    }
+
     /// Overrides this connection's idle timeout (e.g. a keep-alive the client
     /// declared). `None` or zero turns it off. Counted from the last byte
-    /// received.
+    /// received. It costs no timer work unless the new deadline is earlier
+    /// than the one registered: a longer timeout is found when the
+    /// registered one fires. It also ends a header deadline
+    /// ([`expect_proxy_header`](Context::expect_proxy_header)).
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
         let span = self.ticks(timeout);
         self.timing.set_idle(span);
@@ -211,4 +259,16 @@ pub(crate) struct Requests {
     pub(crate) close: Option<CloseReason>,
     /// The connection's deadlines changed: the wheel may need an earlier one.
     pub(crate) retimed: bool,
+    /// The awaited PROXY header is complete.
+    pub(crate) header_received: bool,
+}
+
+impl Requests {
+    /// Carries out on `timing` what needs the reactor's `limits`: the end
+    /// of a header's deadline (before the wheel is re-armed).
+    pub(crate) fn retime(&self, timing: &mut Timing, limits: &TickLimits) {
+        if self.header_received {
+            timing.end_preamble(limits.idle);
+        }
+    }
 }

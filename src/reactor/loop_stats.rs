@@ -136,7 +136,7 @@ pub(crate) fn reap_deadline(timing: &Timing, reason: CloseReason) -> Option<u64>
                 .saturating_add(1)
                 .saturating_add(u64::from(timing.idle)),
         ),
-        CloseReason::Lifetime if timing.lifetime_at != NEVER => Some(timing.lifetime_at),
+        CloseReason::Lifetime if timing.lifetime_at() != NEVER => Some(timing.lifetime_at()),
         _ => None,
     }
 }

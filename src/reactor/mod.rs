@@ -129,9 +129,9 @@ impl<H: Handler> Reactor<H> {
     ///
     /// Binding fails (address in use, no permission), the poll cannot be
     /// created, or `config` makes no sense (`InvalidInput`): a zero `tick`,
-    /// `max_connections`, `max_output` or `read_budget`, a timeout of
-    /// `Some(Duration::ZERO)` (`None` is off), or a `probe_after` not at
-    /// least one tick shorter than `idle_timeout`.
+    /// `max_connections`, `max_output`, `read_budget` or `max_input_rate`, a
+    /// timeout of `Some(Duration::ZERO)` (`None` is off), or a `probe_after`
+    /// not at least one tick shorter than `idle_timeout`.
     pub fn bind(addr: SocketAddr, config: Config, handler: H) -> io::Result<Reactor<H>> {
         Reactor::with_listener(TcpListener::bind(addr)?, config, handler)
     }
@@ -432,6 +432,7 @@ impl<S: Default> Core<S> {
         let mut cx = Context::new(id, timing, &mut self.write_buf, &self.stats, &self.clock);
         f(handler, &mut cx, state);
         let requests = cx.finish();
+        requests.retime(timing, &self.limits);
         if requests.retimed {
             self.arm(id);
         }

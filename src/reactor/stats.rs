@@ -28,11 +28,14 @@ pub enum CloseReason {
     /// The connection's PROXY protocol header was missing or malformed
     /// ([`Context::close_proxy_header`](crate::Context::close_proxy_header)).
     ProxyHeader,
+    /// The peer sent faster than
+    /// [`Config::max_input_rate`](crate::Config::max_input_rate) allows.
+    Flood,
 }
 
 impl CloseReason {
     /// Every reason, in the order [`Stats::closed`] indexes them.
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::Idle,
         CloseReason::Lifetime,
         CloseReason::Quit,
@@ -44,11 +47,12 @@ impl CloseReason {
         CloseReason::Reset,
         CloseReason::Io,
         CloseReason::ProxyHeader,
+        CloseReason::Flood,
     ];
 
     /// A short lowercase name: `idle`, `lifetime`, `quit`, `protocol-error`,
     /// `shutdown`, `full`, `slow-reader`, `peer-closed`, `reset`, `io`,
-    /// `proxy-header`.
+    /// `proxy-header`, `flood`.
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::Idle => "idle",
@@ -62,6 +66,7 @@ impl CloseReason {
             CloseReason::Reset => "reset",
             CloseReason::Io => "io",
             CloseReason::ProxyHeader => "proxy-header",
+            CloseReason::Flood => "flood",
         }
     }
 

@@ -30,6 +30,9 @@ fn server_sample(args: &Options) -> Option<Sample> {
 /// Runs the scenario of `args` in this process.
 pub(crate) fn run(args: &Options) -> io::Result<Report> {
     let mut pool = Pool::new(args.addr, args.sources)?;
+    if let Some(keepalive) = args.keepalive {
+        pool.set_greeting(format!("KEEPALIVE {}ms\n", keepalive.as_millis()).as_bytes());
+    }
     let report = match args.scenario {
         Scenario::Hold => hold::run(args, &mut pool),
         Scenario::Heartbeat => heartbeat::run(args, &mut pool),
