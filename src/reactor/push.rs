@@ -203,11 +203,15 @@ impl Context<'_> {
     /// }
     /// ```
     pub fn send(&mut self, to: ConnId, payload: Bytes) -> Result<(), Gone> {
-        if !self.reach.peers.is_open(to) {
-            return Err(Gone);
-        }
+        // Recorded either way, so that a send to a gone id is counted
+        // (`Stats::push_gone`) with the rest when the callback returns.
+        let open = self.reach.peers.is_open(to);
         self.record(payload, Target::One(to), false);
-        Ok(())
+        if open {
+            Ok(())
+        } else {
+            Err(Gone)
+        }
     }
 
     /// Sends one `payload` to every connection of `to` when this callback
