@@ -76,6 +76,9 @@ fn a_send_reaches_the_connection_named_and_only_it() {
     a.expect(b"FROM me");
     a.expect(b"SENT ok");
     a.expect(b"x");
+    a.send(b"x\nQUEUED\n");
+    a.expect(b"x");
+    a.expect(b"QUEUED 2"); // this callback's "x\n", nothing else queued
 }
 
 #[test]
