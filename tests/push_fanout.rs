@@ -203,6 +203,20 @@ fn under_the_drop_policy_misses_are_counted_and_reported_on_drain() {
     let reactor = server.stop();
     assert_eq!(reactor.stats().push_dropped, dropped);
     assert_eq!(reactor.stats().closed(CloseReason::SlowReader), 0);
+    #[cfg(feature = "metrics")]
+    {
+        let mut text = String::new();
+        vigil::metrics::Exposition::new("t", None)
+            .reactor(&reactor.metrics(), CloseReason::as_str)
+            .encode(&mut text)
+            .unwrap();
+        let line = format!("t_push_recipients_skipped_total{{policy=\"drop\"}} {dropped}\n");
+        assert!(text.contains(&line), "{text}");
+        assert!(
+            text.contains(&format!("t_pushes_total {published}\n")),
+            "{text}"
+        );
+    }
 }
 
 #[test]
