@@ -5,37 +5,18 @@
 //! everyone, and the rest of the line protocol unchanged. Time windows: a
 //! 100 ms silence where nothing may arrive.
 //!
-//! Cargo tells tests where the package's binaries are, not its examples:
-//! the example is built (`cargo build --example fanout`, same profile) once,
-//! and found beside the `vigil` binary, in `examples/`.
+//! The example is built by the test (`support::process::example`).
 #![cfg(feature = "cli")]
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use support::ms;
-use support::process::{run, Server};
+use support::process::{example, run, Server};
 
 /// The example's binary, built once per test run.
-fn fanout() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let vigil = PathBuf::from(env!("CARGO_BIN_EXE_vigil"));
-        let profile_dir = vigil.parent().unwrap();
-        let mut build = Command::new(env!("CARGO"));
-        build
-            .args(["build", "--quiet", "--example", "fanout"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build --example fanout");
-        assert!(status.success(), "cargo build --example fanout failed");
-        let path = profile_dir.join("examples").join("fanout");
-        assert!(path.exists(), "{} not built", path.display());
-        path.to_str().unwrap().to_owned()
-    })
+fn fanout() -> PathBuf {
+    example("fanout", env!("CARGO_BIN_EXE_vigil"))
 }
 
 fn start(args: &[&str]) -> Server {
