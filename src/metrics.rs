@@ -44,6 +44,8 @@ use crate::{CloseReason, Histogram, ReactorMetrics};
 
 pub use crate::reactor::PROMETHEUS_TEXT as CONTENT_TYPE;
 
+mod push;
+
 /// One exposition being put together: the series to render, each with the
 /// same optional `worker` label.
 ///
@@ -207,45 +209,7 @@ impl Collector for ReactorCollector {
             "Probed connections that sent something before their idle timeout",
             l.probes_answered,
         )?;
-        counter(
-            &mut e,
-            "pushes",
-            None,
-            "Pushes asked for (sends to one connection and fan-outs), each counted once",
-            s.pushes,
-        )?;
-        counter(
-            &mut e,
-            "push_deliveries",
-            None,
-            "Pushed payloads handed to a recipient (written or queued whole)",
-            s.deliveries,
-        )?;
-        counter(
-            &mut e,
-            "push_delivered",
-            Some(&Unit::Bytes),
-            "Bytes of pushed payloads handed to recipients, once per recipient",
-            s.push_bytes,
-        )?;
-        counter(
-            &mut e,
-            "push_gone",
-            None,
-            "Sends to a connection that was closed, closing or stale",
-            s.push_gone,
-        )?;
-        {
-            let mut family = e.encode_descriptor(
-                "push_recipients_skipped",
-                "Recipients a push would take past max-output, by the policy applied: close (closed as slow) or drop (message not queued)",
-                None,
-                MetricType::Counter,
-            )?;
-            for (policy, n) in [("close", s.push_closed), ("drop", s.push_dropped)] {
-                ConstCounter::new(n).encode(family.encode_family(&[("policy", policy)])?)?;
-            }
-        }
+        push::encode(&mut e, s)?;
         histogram(
             &mut e,
             "reap_lateness",

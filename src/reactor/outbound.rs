@@ -283,6 +283,18 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_connection_pays_one_null_pointer_for_its_queue() {
+        // Paid by every idle connection: see the memory goal in
+        // docs/architecture.md. Push state lives inside the box.
+        assert_eq!(std::mem::size_of::<Option<Box<Output>>>(), 8);
+        assert!(
+            std::mem::size_of::<super::super::conn::ConnIo>() <= 80,
+            "{}",
+            std::mem::size_of::<super::super::conn::ConnIo>()
+        );
+    }
+
+    #[test]
     fn more_segments_than_one_call_takes() {
         let mut out = Output::default();
         let payload = Bytes::from_static(b"m\n");
