@@ -394,3 +394,68 @@ impl<S: Default> Core<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::Config;
+
+    struct Quiet;
+    impl Handler for Quiet {
+        type Conn = ();
+    }
+
+    /// `deliver` and `fan_out`, the entry points of the cross-thread
+    /// handle, outside any callback: delivered at once, `Gone` for a stale
+    /// id, nothing to the wrong connection.
+    #[test]
+    fn deliver_and_fan_out_outside_a_callback() {
+        let listener = mio::net::TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut core: Core<()> = Core::new(listener, Config::default()).unwrap();
+        let mut handler = Quiet;
+        let mut clients = [
+            TcpStream::connect(addr).unwrap(),
+            TcpStream::connect(addr).unwrap(),
+        ];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while core.stats.open < 2 {
+            core.acceptor.on_ready();
+            core.accept(&mut handler);
+            assert!(Instant::now() < deadline, "not accepted");
+        }
+        core.refill_fan_out_budget();
+        let ids: Vec<ConnId> = core
+            .conns
+            .iter()
+            .map(|(key, conn)| ConnId::new(key, conn.io.generation))
+            .collect();
+        let stale = ConnId::new(ids[0].key(), ids[0].generation().wrapping_add(7));
+        let one = Bytes::from_static(b"one\n");
+        assert_eq!(core.deliver(&mut handler, stale, one.clone()), Err(Gone));
+        assert_eq!(core.deliver(&mut handler, ids[0], one), Ok(()));
+        core.fan_out(&mut handler, Bytes::from_static(b"all\n"), Recipients::All);
+        assert!(core.fan.jobs.is_empty());
+        assert_eq!(
+            (
+                core.stats.pushes,
+                core.stats.deliveries,
+                core.stats.push_gone
+            ),
+            (3, 3, 1)
+        );
+        let mut read = |c: &mut TcpStream, n: usize| {
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = vec![0; n];
+            c.read_exact(&mut buf).unwrap();
+            buf
+        };
+        // Slab keys follow accept order: clients[i] is ids[i].
+        assert_eq!(read(&mut clients[0], 8), b"one\nall\n");
+        assert_eq!(read(&mut clients[1], 4), b"all\n");
+    }
+}
