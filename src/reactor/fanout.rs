@@ -448,7 +448,7 @@ mod tests {
             ),
             (3, 3, 1)
         );
-        let mut read = |c: &mut TcpStream, n: usize| {
+        let read = |c: &mut TcpStream, n: usize| {
             c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut buf = vec![0; n];
             c.read_exact(&mut buf).unwrap();
