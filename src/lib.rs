@@ -13,6 +13,13 @@
 //!   when a connection opens, sends data, has been silent for a while, or
 //!   closes. [`LineProtocol`] is vigil's own heartbeat protocol, written as one
 //!   such handler.
+//! - Pushing: from any callback, [`Context::send`] sends to another
+//!   connection by its [`ConnId`] and [`Context::fan_out`] sends one
+//!   [`Bytes`] to [`Recipients`] (all, all but one, a list), shared by every
+//!   recipient, never copied; each connection has one ordered output queue
+//!   flushed with one `writev`, large fan-outs are spread over loop turns
+//!   ([`Config::fan_out_budget`]), and [`Handler::on_drain`] reports
+//!   backpressure (see `docs/embedding.md`).
 //! - [`Reactor::metrics`] copies the reactor's counters ([`Stats`],
 //!   [`LoopStats`]); `vigil::metrics` (feature `metrics`) renders them in the
 //!   Prometheus text format, and [`Reactor::serve_metrics`] serves them over
@@ -44,8 +51,9 @@ pub use clock::Clock;
 pub use histogram::Histogram;
 pub use protocol::LineProtocol;
 pub use reactor::{
-    CloseReason, Config, ConnId, Context, Handler, LoopStats, Reactor, ReactorMetrics,
-    ScrapeConfig, ShutdownHandle, Stats, PROMETHEUS_TEXT,
+    Bytes, CloseReason, Config, ConnId, Context, FanOutReport, Gone, Handler, LoopStats,
+    OverflowPolicy, Reactor, ReactorMetrics, Recipients, ScrapeConfig, ShutdownHandle, Stats,
+    PROMETHEUS_TEXT,
 };
 pub use wheel::{Expire, TimerKey, Wheel};
 

@@ -44,6 +44,8 @@ use crate::{CloseReason, Histogram, ReactorMetrics};
 
 pub use crate::reactor::PROMETHEUS_TEXT as CONTENT_TYPE;
 
+mod push;
+
 /// One exposition being put together: the series to render, each with the
 /// same optional `worker` label.
 ///
@@ -207,6 +209,7 @@ impl Collector for ReactorCollector {
             "Probed connections that sent something before their idle timeout",
             l.probes_answered,
         )?;
+        push::encode(&mut e, s)?;
         histogram(
             &mut e,
             "reap_lateness",

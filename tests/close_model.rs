@@ -11,6 +11,12 @@
 //! or go silent past the idle timeout. Some readers stop reading for a
 //! while first; some read slowly through a small receive buffer.
 //!
+//! Every third script goes to the fan-out example (`examples/fanout.rs`)
+//! instead, while a publisher sends it `PUB`s: its `MSG` lines are pushed
+//! between the replies. They must be whole, consecutive (no gap, no
+//! duplicate, in the order published), and take nothing from the model:
+//! with them taken out, the stream is the same as the server's.
+//!
 //! Seeded and reproducible: `VIGIL_SEED=<n> cargo test --test close_model`
 //! replays a run; the seed is printed on failure. `VIGIL_SCRIPTS` sets how
 //! many scripts run (default 1000).
@@ -18,14 +24,15 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockRef, Socket, Type};
+use support::client::Client;
 use support::ms;
-use support::process::{Server, Vigil};
+use support::process::{example, Server, Vigil};
 use support::rng::Rng;
 
 const VIGIL: Vigil = Vigil(env!("CARGO_BIN_EXE_vigil"));
@@ -264,8 +271,9 @@ fn random_script(rng: &mut Rng, roomy: bool) -> Script {
     }
 }
 
-/// Runs `script` against `addr`; `Ok` if the client saw what the model says.
-fn run_script(addr: SocketAddr, script: &Script) -> Result<(), String> {
+/// Runs `script` against `addr`; `Ok` if the client saw what the model
+/// says. `pushed`: `addr` is the fan-out example, pushing `MSG`s.
+fn run_script(addr: SocketAddr, script: &Script, pushed: bool) -> Result<(), String> {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     if script.slow_reader {
         socket.set_recv_buffer_size(4096).unwrap();
@@ -321,7 +329,7 @@ fn run_script(addr: SocketAddr, script: &Script) -> Result<(), String> {
     };
     let (got, ended) = reader.join().unwrap();
     drop(writing);
-    check(script, &got, ended)
+    check(script, &got, ended, pushed)
 }
 
 /// Reads to EOF; the error that ended the read instead, if any. A `slow`
@@ -345,8 +353,52 @@ fn read_all(stream: &mut TcpStream, into: &mut Vec<u8>, slow: bool) -> io::Resul
     Ok(())
 }
 
-/// Compares what the client read with the model.
-fn check(script: &Script, got: &[u8], ended: io::Result<()>) -> Result<(), String> {
+/// Takes the `MSG p<n>` lines a fan-out subscriber got out of its stream:
+/// the rest, or why the pushed lines are wrong (one cut inside another
+/// line, a gap, a duplicate, out of order). A last `MSG` cut short by a
+/// close that ran out of its bounds is dropped.
+fn without_msgs(got: &[u8]) -> Result<Vec<u8>, String> {
+    let mut rest = Vec::new();
+    let mut last: Option<u64> = None;
+    for line in got.split_inclusive(|&b| b == b'\n') {
+        let whole = line.ends_with(b"\n");
+        if !whole && (line.starts_with(b"MSG ") || b"MSG ".starts_with(line)) {
+            break; // the last, cut short
+        }
+        if !line.starts_with(b"MSG ") {
+            rest.extend_from_slice(line);
+            continue;
+        }
+        let seq = line
+            .strip_prefix(b"MSG p")
+            .and_then(|n| std::str::from_utf8(&n[..n.len() - 1]).ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                format!(
+                    "a pushed line mangled: {:?}",
+                    line.escape_ascii().to_string()
+                )
+            })?;
+        if let Some(prev) = last {
+            if seq != prev + 1 {
+                return Err(format!("MSG p{seq} after MSG p{prev}"));
+            }
+        }
+        last = Some(seq);
+    }
+    Ok(rest)
+}
+
+/// Compares what the client read with the model; `pushed`: the fan-out
+/// example, whose `MSG` lines are checked and taken out first.
+fn check(script: &Script, got: &[u8], ended: io::Result<()>, pushed: bool) -> Result<(), String> {
+    let owned;
+    let got = if pushed {
+        owned = without_msgs(got)?;
+        &owned[..]
+    } else {
+        got
+    };
     let stream: Vec<u8> = script
         .steps
         .iter()
@@ -407,6 +459,27 @@ fn tail(bytes: &[u8]) -> String {
         .to_string()
 }
 
+/// Publishes `PUB p0`, `PUB p1`, ... to the fan-out example at `addr`,
+/// one every millisecond or so, each after the last one's `OK`, until
+/// `publishing` turns false; then quits. Returns how many it published.
+fn publish(addr: SocketAddr, publishing: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
+    thread::spawn(move || {
+        let mut client = Client::connect(addr);
+        let mut seq = 0;
+        while publishing.load(Ordering::Relaxed) {
+            client.send(format!("PUB p{seq}\n").as_bytes());
+            let ok = client.line();
+            assert!(ok.starts_with(b"OK "), "{}", ok.escape_ascii());
+            seq += 1;
+            thread::sleep(ms(1));
+        }
+        client.send(b"QUIT\n");
+        client.expect(b"BYE quit");
+        client.expect_closed();
+        seq
+    })
+}
+
 #[test]
 fn random_scripts_match_the_model_and_leak_nothing() {
     let seed = std::env::var("VIGIL_SEED")
@@ -417,10 +490,12 @@ fn random_scripts_match_the_model_and_leak_nothing() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
-    // Two servers: one with the default --max-output, where readers that
-    // fall behind meet `BYE slow`, and a roomy one, where megabytes of
-    // replies wait in the server's queue. Script i goes to server i % 2.
-    let servers: Vec<Server> = ["65536", "8388608"]
+    // Three servers: one with the default --max-output, where readers that
+    // fall behind meet `BYE slow`, a roomy one, where megabytes of replies
+    // wait in the server's queue, and the fan-out example with the default
+    // --max-output, pushing. Script i goes to server i % 3.
+    let max_line = MAX_LINE.to_string();
+    let mut servers: Vec<Server> = ["65536", "8388608"]
         .into_iter()
         .map(|max_output| {
             VIGIL.start(&[
@@ -429,22 +504,36 @@ fn random_scripts_match_the_model_and_leak_nothing() {
                 "--tick",
                 "5ms",
                 "--max-line",
-                &MAX_LINE.to_string(),
+                &max_line,
                 "--max-output",
                 max_output,
             ])
         })
         .collect();
+    servers.push(Server::start_with(
+        std::process::Command::new(example("fanout", env!("CARGO_BIN_EXE_vigil"))).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--idle-timeout",
+            "400ms",
+            "--max-line",
+            &max_line,
+            "--max-output",
+            "65536",
+        ]),
+    ));
     assert_eq!(IDLE, ms(400));
     let addrs: Vec<SocketAddr> = servers.iter().map(|server| server.addr).collect();
     let baselines: Vec<usize> = servers.iter().map(Server::descriptors).collect();
     let mut rng = Rng(seed);
     let scripts: Arc<Vec<Script>> = Arc::new(
         (0..count)
-            .map(|i| random_script(&mut rng, i % 2 == 1))
+            .map(|i| random_script(&mut rng, i % 3 == 1))
             .collect(),
     );
 
+    let publishing = Arc::new(AtomicBool::new(true));
+    let publisher = publish(addrs[2], publishing.clone());
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(Mutex::new(Vec::new()));
@@ -455,7 +544,7 @@ fn random_scripts_match_the_model_and_leak_nothing() {
             thread::spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(script) = scripts.get(i) else { return };
-                if let Err(why) = run_script(addrs[i % 2], script) {
+                if let Err(why) = run_script(addrs[i % 3], script, i % 3 == 2) {
                     failures.lock().unwrap().push(format!("script {i}: {why}"));
                 }
             })
@@ -464,6 +553,9 @@ fn random_scripts_match_the_model_and_leak_nothing() {
     for worker in workers {
         worker.join().unwrap();
     }
+    publishing.store(false, Ordering::Relaxed);
+    let published = publisher.join().unwrap();
+    assert!(published > 0);
     let failures = failures.lock().unwrap();
     assert!(
         failures.is_empty(),

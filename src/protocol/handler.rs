@@ -271,20 +271,43 @@ impl LineProtocol {
     pub fn proxy_protocol(&self) -> bool {
         self.proxy_protocol
     }
-}
 
-impl Handler for LineProtocol {
-    type Conn = PartialLine;
-
-    fn on_open(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine) {
-        log::debug!("connection {} opened", cx.id());
-        if self.proxy_protocol {
-            partial.expect_preamble();
-            cx.expect_proxy_header(self.proxy_timeout);
-        }
-    }
-
-    fn on_data(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine, data: &[u8]) {
+    /// Serves `data` as [`Handler::on_data`] does, but offers each whole
+    /// line (without its newline and a `\r` before it) to `extra` first: a
+    /// line for which it returns `true` is taken, and gets no reply from
+    /// the line protocol. This is how a protocol built on this one adds
+    /// requests without copying it (`examples/fanout.rs` adds `PUB`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigil::protocol::PartialLine;
+    /// use vigil::{Context, Handler, LineProtocol};
+    ///
+    /// /// The line protocol plus `TIME`, answered with a fixed time.
+    /// #[derive(Default)]
+    /// struct WithTime(LineProtocol);
+    ///
+    /// impl Handler for WithTime {
+    ///     type Conn = PartialLine;
+    ///     fn on_data(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine, data: &[u8]) {
+    ///         self.0.on_data_with(cx, partial, data, |cx, line| {
+    ///             let mine = line == b"TIME";
+    ///             if mine {
+    ///                 cx.write(b"TIME 12:00\n");
+    ///             }
+    ///             mine
+    ///         });
+    ///     }
+    /// }
+    /// ```
+    pub fn on_data_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        partial: &mut PartialLine,
+        data: &[u8],
+        mut extra: impl FnMut(&mut Context<'_>, &[u8]) -> bool,
+    ) {
         let data = if partial.preamble().is_some() {
             match take_proxy_header(cx, partial, data) {
                 Some(rest) => rest,
@@ -295,14 +318,37 @@ impl Handler for LineProtocol {
         };
         let lines = &mut self.lines;
         let keepalive = &self.keepalive;
-        let decoded = self
-            .codec
-            .decode(partial, data, |line| answer(cx, lines, keepalive, line));
+        let decoded = self.codec.decode(partial, data, |line| {
+            if extra(cx, line) {
+                ControlFlow::Continue(())
+            } else {
+                answer(cx, lines, keepalive, line)
+            }
+        });
         if let Err(err) = decoded {
             log::debug!("connection {}: {err}", cx.id());
             cx.write(LINE_TOO_LONG);
             cx.close_protocol_error();
         }
+    }
+}
+
+impl Handler for LineProtocol {
+    type Conn = PartialLine;
+
+    fn on_open(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine) {
+        if log::log_enabled!(log::Level::Debug) {
+            let peer = Peer(cx.peer_addr());
+            log::debug!("connection {} opened from {peer}", cx.id());
+        }
+        if self.proxy_protocol {
+            partial.expect_preamble();
+            cx.expect_proxy_header(self.proxy_timeout);
+        }
+    }
+
+    fn on_data(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine, data: &[u8]) {
+        self.on_data_with(cx, partial, data, |_, _| false);
     }
 
     fn on_probe(&mut self, cx: &mut Context<'_>, _partial: &mut PartialLine) {
@@ -315,7 +361,10 @@ impl Handler for LineProtocol {
         if let Some(line) = closing_line(reason) {
             cx.write(line);
         }
-        log::debug!("connection {} closed: {reason}", cx.id());
+        if log::log_enabled!(log::Level::Debug) {
+            let peer = Peer(cx.peer_addr());
+            log::debug!("connection {} from {peer} closed: {reason}", cx.id());
+        }
     }
 
     fn on_full(&mut self) -> &[u8] {
@@ -395,6 +444,20 @@ fn closing_line(reason: CloseReason) -> Option<&'static [u8]> {
         | CloseReason::PeerClosed
         | CloseReason::Reset
         | CloseReason::Io => None,
+    }
+}
+
+/// A peer's address in a log line; `unknown` once the socket has lost it
+/// (a reset). Behind a proxy this is the proxy's: the client's is in the
+/// connection's `PROXY from` line.
+struct Peer(Option<std::net::SocketAddr>);
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("unknown"),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use super::push::OverflowPolicy;
+
 /// Per-reactor settings. Start from [`Config::default`] and change fields.
 ///
 /// # Examples
@@ -69,6 +71,21 @@ pub struct Config {
     /// instead (Linux's `net.ipv4.tcp_migrate_req` = 1 with `SO_REUSEPORT`),
     /// so that they are served there. Default on.
     pub close_backlog_at_shutdown: bool,
+    /// Recipients a fan-out reaches per loop turn at most, all fan-outs
+    /// together; a larger one goes on in the next turns, with reads,
+    /// accepts and timers in between (`docs/architecture.md`, "Fan-out").
+    /// Default 1,024.
+    pub fan_out_budget: usize,
+    /// Bytes queued on a connection past which it counts as backed up: once
+    /// it drains to [`low_water`](Config::low_water),
+    /// [`Handler::on_drain`](crate::Handler::on_drain) is called. Default 16 KiB.
+    pub high_water: usize,
+    /// See [`high_water`](Config::high_water). Default 4 KiB.
+    pub low_water: usize,
+    /// What a push does to a recipient whose queue it would take past
+    /// [`max_output`](Config::max_output). Default
+    /// [`OverflowPolicy::Close`].
+    pub overflow: OverflowPolicy,
 }
 
 impl Default for Config {
@@ -88,6 +105,10 @@ impl Default for Config {
             max_input_rate: None,
             drain: Duration::ZERO,
             close_backlog_at_shutdown: true,
+            fan_out_budget: 1024,
+            high_water: 16 * 1024,
+            low_water: 4 * 1024,
+            overflow: OverflowPolicy::Close,
         }
     }
 }

@@ -35,6 +35,8 @@ use mio::net::TcpStream;
 
 mod input_rate;
 mod linger;
+
+pub(crate) use super::outbound::Output;
 use crate::wheel::TimerKey;
 use crate::{Clock, CloseReason, Config};
 pub(crate) use linger::Linger;
@@ -298,38 +300,6 @@ impl Liveness {
     }
 }
 
-/// Bytes accepted for a peer but not yet taken by its socket. Boxed inside
-/// [`ConnIo`] so that a connection with nothing queued costs one null pointer.
-#[derive(Debug, Default)]
-pub(crate) struct Output {
-    buf: Vec<u8>,
-    /// Bytes of `buf` before this were already written.
-    start: usize,
-}
-
-impl Output {
-    pub(crate) fn pending(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.buf.len() - self.start
-    }
-
-    pub(crate) fn consume(&mut self, n: usize) {
-        self.start += n;
-        debug_assert!(self.start <= self.buf.len());
-    }
-
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(bytes);
-    }
-}
-
 /// The reactor's side of one connection.
 #[derive(Debug)]
 pub(crate) struct ConnIo {
@@ -485,15 +455,5 @@ mod tests {
         let mut t = Timing::accepted(0, &limits);
         t.await_preamble(0);
         assert_eq!(t.due(11, &limits), Due::Close(CloseReason::Idle));
-    }
-
-    #[test]
-    fn output_compacts_and_keeps_order() {
-        let mut out = Output::default();
-        out.push(b"hello ");
-        out.consume(4);
-        out.push(b"world");
-        assert_eq!(out.pending(), b"o world");
-        assert_eq!(out.len(), 7);
     }
 }

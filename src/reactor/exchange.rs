@@ -39,9 +39,9 @@ use std::net::Shutdown;
 use mio::net::TcpStream;
 use mio::Interest;
 
-use super::conn::{Conn, ConnIo, Linger, Liveness, Output};
+use super::conn::{ConnIo, Linger, Liveness, Output};
 use super::{interrupted, live, would_block, Core};
-use crate::{CloseReason, ConnId, Context, Handler};
+use crate::{CloseReason, ConnId, Handler};
 
 /// What a connection is registered for while nothing is queued for it.
 /// Urgent data is asked for too: a read stops short at the urgent mark, and
@@ -151,16 +151,31 @@ impl<S: Default> Core<S> {
         if self.write_buf.is_empty() {
             return Ok(());
         }
+        let bytes = std::mem::take(&mut self.write_buf);
+        let result = self.send_owned(id, &bytes);
+        self.write_buf = bytes;
+        self.write_buf.clear();
+        result
+    }
+
+    /// Sends `bytes` (replies) to the open connection `id`: straight to
+    /// the socket unless output is already queued; the rest is queued up
+    /// to `max_output`.
+    pub(super) fn send_owned(&mut self, id: ConnId, bytes: &[u8]) -> Result<(), CloseReason> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
         let max_output = self.config.max_output;
+        let high = self.config.high_water;
         let Some(conn) = live(&mut self.conns, id) else {
             return Ok(());
         };
         let io = &mut conn.io;
-        let bytes = &self.write_buf[..];
-        let result = match io.output.as_deref_mut() {
+        match io.output.as_deref_mut() {
             Some(out) if out.len() + bytes.len() > max_output => Err(CloseReason::SlowReader),
             Some(out) => {
-                out.push(bytes);
+                out.push_owned(bytes);
+                out.over_high |= out.len() >= high;
                 Ok(())
             }
             None => match write_some(&mut io.stream, bytes) {
@@ -172,20 +187,29 @@ impl<S: Default> Core<S> {
                     } else if rest.len() > max_output {
                         Err(CloseReason::SlowReader)
                     } else {
-                        queue(&self.poll, io, id, rest).map_err(|err| close_reason(&err))
+                        let mut out = Box::<Output>::default();
+                        out.push_owned(rest);
+                        out.over_high = out.len() >= high;
+                        queue(&self.poll, io, id, out).map_err(|err| close_reason(&err))
                     }
                 }
                 Err(err) => Err(close_reason(&err)),
             },
-        };
-        self.write_buf.clear();
-        result
+        }
     }
 
-    /// Writes queued output after a writable event; drops the queue and the
-    /// writable interest once it is empty. A closing connection moves on
-    /// with its close.
-    pub(super) fn flush_queued(&mut self, id: ConnId) -> Result<(), CloseReason> {
+    /// Writes queued output (one `writev` per [`MAX_IOV`] segments); drops
+    /// the queue and the writable interest once it is empty, and calls
+    /// [`Handler::on_drain`] when a connection past the high-water mark
+    /// drained to the low one. A closing connection moves on with its
+    /// close.
+    ///
+    /// [`MAX_IOV`]: super::outbound::MAX_IOV
+    pub(super) fn flush_output<H: Handler<Conn = S>>(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+    ) -> Result<(), CloseReason> {
         let Some(conn) = live(&mut self.conns, id) else {
             return Ok(());
         };
@@ -197,11 +221,20 @@ impl<S: Default> Core<S> {
         let Some(out) = io.output.as_deref_mut() else {
             return Ok(());
         };
-        let n = write_some(&mut io.stream, out.pending()).map_err(|err| close_reason(&err))?;
-        out.consume(n);
+        let n = out
+            .write_to(&mut io.stream)
+            .map_err(|err| close_reason(&err))?;
         self.stats.bytes_out += n as u64;
-        if out.len() == 0 {
+        let mut drained = None;
+        if out.over_high && out.len() <= self.config.low_water {
+            out.over_high = false;
+            drained = Some(std::mem::take(&mut out.missed));
+        }
+        if out.is_empty() {
             unqueue(&self.poll, io, id).map_err(|err| close_reason(&err))?;
+        }
+        if let Some(missed) = drained {
+            self.callback(handler, id, |h, cx, state| h.on_drain(cx, state, missed));
         }
         Ok(())
     }
@@ -219,21 +252,25 @@ impl<S: Default> Core<S> {
         let Some(conn) = live(&mut self.conns, id) else {
             return;
         };
-        let Conn { io, state } = conn;
-        let Liveness::Serving(timing) = &mut io.liveness else {
+        if !matches!(conn.io.liveness, Liveness::Serving(_)) {
             return;
-        };
+        }
         // Bytes a failed flush could not take are dropped; the last words
         // follow what was queued.
         self.write_buf.clear();
-        let mut cx = Context::new(id, timing, &mut self.write_buf, &self.stats, &self.clock);
-        handler.on_close(&mut cx, state, reason);
+        self.run_callback(handler, id, false, |h, cx, state| {
+            h.on_close(cx, state, reason)
+        });
         // A reset or failed socket takes nothing more: it is closed at once.
         let broken = matches!(reason, CloseReason::Reset | CloseReason::Io);
         if broken {
             self.write_buf.clear();
-            io.output = None;
+            if let Some(conn) = live(&mut self.conns, id) {
+                conn.io.output = None;
+            }
         }
+        // What on_close asked to push goes behind the fan-outs under way.
+        self.enqueue_recorded(id);
         self.stats.open -= 1;
         self.stats.count_close(reason);
         self.counters_changed();
@@ -256,7 +293,7 @@ impl<S: Default> Core<S> {
         // owed).
         let queued = match io.output.as_deref_mut() {
             Some(out) => {
-                out.push(&self.write_buf);
+                out.push_owned(&self.write_buf);
                 Ok(())
             }
             None => match write_some(&mut io.stream, &self.write_buf) {
@@ -264,7 +301,11 @@ impl<S: Default> Core<S> {
                     self.stats.bytes_out += n as u64;
                     match &self.write_buf[n..] {
                         [] => Ok(()),
-                        rest => queue(&self.poll, io, id, rest),
+                        rest => {
+                            let mut out = Box::<Output>::default();
+                            out.push_owned(rest);
+                            queue(&self.poll, io, id, out)
+                        }
                     }
                 }
                 Err(err) => Err(err),
@@ -292,15 +333,14 @@ impl<S: Default> Core<S> {
             return;
         };
         if let Some(out) = io.output.as_deref_mut() {
-            let Ok(n) = write_some(&mut io.stream, out.pending()) else {
+            let Ok(n) = out.write_to(&mut io.stream) else {
                 return self.abandon(id);
             };
-            out.consume(n);
             self.stats.bytes_out += n as u64;
             if n > 0 {
                 linger.wrote(now, limits.linger);
             }
-            if out.len() > 0 {
+            if !out.is_empty() {
                 return self.arm(id);
             }
             if unqueue(&self.poll, io, id).is_err() {
@@ -345,10 +385,14 @@ impl<S: Default> Core<S> {
     }
 }
 
-/// Queues `rest` as the first output of `io` and asks for writability.
-fn queue(poll: &mio::Poll, io: &mut ConnIo, id: ConnId, rest: &[u8]) -> io::Result<()> {
-    let mut out = Box::<Output>::default();
-    out.push(rest);
+/// Makes `out` the output queue of `io` (which had none) and asks for
+/// writability.
+pub(super) fn queue(
+    poll: &mio::Poll,
+    io: &mut ConnIo,
+    id: ConnId,
+    out: Box<Output>,
+) -> io::Result<()> {
     io.output = Some(out);
     poll.registry()
         .reregister(&mut io.stream, id.token(), WRITE_INTEREST)
@@ -362,7 +406,7 @@ fn unqueue(poll: &mio::Poll, io: &mut ConnIo, id: ConnId) -> io::Result<()> {
 }
 
 /// Writes as much of `bytes` as the socket takes without blocking.
-fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+pub(super) fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
     let mut written = 0;
     while written < bytes.len() {
         match stream.write(&bytes[written..]) {
@@ -378,7 +422,7 @@ fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
 
 /// A socket error's close reason: the peer reset the connection, or
 /// something else failed.
-fn close_reason(err: &io::Error) -> CloseReason {
+pub(super) fn close_reason(err: &io::Error) -> CloseReason {
     match err.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::reactor::conn::{TickLimits, Timing};
+use crate::reactor::push::{FanOutReport, Reach};
 use crate::{CloseReason, ConnId, Stats};
 
 /// What an embedder writes: the protocol spoken over each connection.
@@ -87,6 +88,31 @@ pub trait Handler {
         &[]
     }
 
+    /// A connection whose queued output passed
+    /// [`Config::high_water`](crate::Config::high_water) (or that missed a
+    /// push under [`OverflowPolicy::Drop`](crate::OverflowPolicy::Drop)) has
+    /// drained to [`Config::low_water`](crate::Config::low_water) or less:
+    /// producers that paused for it may go on. `missed` counts the pushes
+    /// dropped for it since the last call, so the protocol can tell the
+    /// client what it lost.
+    fn on_drain(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn, missed: u64) {
+        let _ = (cx, conn, missed);
+    }
+
+    /// A fan-out this connection asked for with
+    /// [`Context::fan_out_with_reply`] is complete. What is written here
+    /// takes the request's place in the connection's output. Called on a
+    /// connection that has begun closing since, too (its bytes still go
+    /// before the closing line); not on one already closed.
+    fn on_fan_out_done(
+        &mut self,
+        cx: &mut Context<'_>,
+        conn: &mut Self::Conn,
+        report: FanOutReport,
+    ) {
+        let _ = (cx, conn, report);
+    }
+
     /// The counters changed. Called at most once per
     /// [`Config::stats_interval`](crate::Config::stats_interval), and never
     /// while connections only exchange bytes or nothing happens at all;
@@ -111,6 +137,7 @@ pub struct Context<'a> {
     out: &'a mut Vec<u8>,
     stats: &'a Stats,
     clock: &'a Clock,
+    pub(super) reach: Reach<'a>,
     close: Option<CloseReason>,
     retimed: bool,
     header_received: bool,
@@ -123,6 +150,7 @@ impl<'a> Context<'a> {
         out: &'a mut Vec<u8>,
         stats: &'a Stats,
         clock: &'a Clock,
+        reach: Reach<'a>,
     ) -> Context<'a> {
         Context {
             id,
@@ -130,6 +158,7 @@ impl<'a> Context<'a> {
             out,
             stats,
             clock,
+            reach,
             close: None,
             retimed: false,
             header_received: false,
@@ -156,6 +185,11 @@ impl<'a> Context<'a> {
     /// callback returns.
     pub fn write(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
+    }
+
+    /// Bytes written by this callback so far.
+    pub(super) fn written(&self) -> usize {
+        self.out.len()
     }
 
     /// Closes the connection when the callback returns, with

@@ -32,12 +32,16 @@ use crate::clock::Clock;
 use crate::wheel::Wheel;
 
 mod accept;
+mod callback;
 mod config;
 mod conn;
 mod exchange;
+mod fanout;
 pub(crate) mod handler;
 mod loop_stats;
 mod observe;
+mod outbound;
+mod push;
 mod scrape;
 mod shutdown;
 pub(crate) mod stats;
@@ -48,13 +52,16 @@ mod token;
 pub use config::Config;
 pub use handler::{Context, Handler};
 pub use loop_stats::{LoopStats, ReactorMetrics};
+pub use push::{Bytes, FanOutReport, Gone, OverflowPolicy, Recipients};
 pub use scrape::{ScrapeConfig, PROMETHEUS_TEXT};
 pub use shutdown::ShutdownHandle;
 pub use stats::{CloseReason, Stats};
 pub use token::ConnId;
 
 use accept::Acceptor;
-use conn::{Conn, ConnIo, Liveness, TickLimits};
+use conn::{Conn, TickLimits};
+use fanout::FanOuts;
+use push::Push;
 use scrape::Scrape;
 use shutdown::ShutdownSource;
 use stopping::Stopping;
@@ -207,6 +214,7 @@ impl<H: Handler> Reactor<H> {
                 return Err(err);
             }
             self.core.begin_iteration(timeout != Some(Duration::ZERO));
+            self.core.refill_fan_out_budget();
             for (i, event) in events.iter().enumerate() {
                 if i % CLOCK_EVERY == CLOCK_EVERY - 1 {
                     self.core.read_clock();
@@ -233,6 +241,7 @@ impl<H: Handler> Reactor<H> {
                 self.core.begin_stopping(&mut self.handler);
             }
             self.core.run_deferred(&mut self.handler);
+            self.core.run_fan_outs(&mut self.handler);
             self.core.expire(&mut self.handler);
             self.core.read_clock();
             self.core.accept(&mut self.handler);
@@ -292,6 +301,10 @@ struct Core<S> {
     write_buf: Vec<u8>,
     /// Connections whose read budget ran out, read again next iteration.
     deferred: Vec<ConnId>,
+    /// Pushes the current callback asked for; empty between callbacks.
+    pushes: Vec<Push>,
+    /// Fan-outs under way, and their budget.
+    fan: FanOuts,
     next_generation: u32,
     stats: Stats,
     stats_due: Option<u64>,
@@ -325,6 +338,8 @@ impl<S: Default> Core<S> {
             read_buf: vec![0; READ_BUFFER],
             write_buf: Vec::new(),
             deferred: Vec::new(),
+            pushes: Vec::new(),
+            fan: FanOuts::default(),
             next_generation: 0,
             stats: Stats::default(),
             stats_due: None,
@@ -345,7 +360,7 @@ impl<S: Default> Core<S> {
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
-        if !self.deferred.is_empty() || self.acceptor.wants_turn() {
+        if !self.deferred.is_empty() || self.acceptor.wants_turn() || !self.fan.jobs.is_empty() {
             return Some(Duration::ZERO);
         }
         let next = [
@@ -376,7 +391,7 @@ impl<S: Default> Core<S> {
             conn.io.read_to_block = true;
         }
         if event.is_writable() && conn.io.output.is_some() {
-            if let Err(reason) = self.flush_queued(id) {
+            if let Err(reason) = self.flush_output(handler, id) {
                 return self.close(handler, id, reason);
             }
         }
@@ -408,49 +423,19 @@ impl<S: Default> Core<S> {
         }
         self.deferred.drain(..turns);
     }
-
-    /// Runs one handler callback on `id` if it is open (not closing), then
-    /// carries out what it asked: re-arm, send, close. Returns whether `id`
-    /// is still open.
-    fn callback<H: Handler<Conn = S>>(
-        &mut self,
-        handler: &mut H,
-        id: ConnId,
-        f: impl FnOnce(&mut H, &mut Context<'_>, &mut S),
-    ) -> bool {
-        let Some(Conn {
-            io:
-                ConnIo {
-                    liveness: Liveness::Serving(timing),
-                    ..
-                },
-            state,
-        }) = live(&mut self.conns, id)
-        else {
-            return false;
-        };
-        let mut cx = Context::new(id, timing, &mut self.write_buf, &self.stats, &self.clock);
-        f(handler, &mut cx, state);
-        let requests = cx.finish();
-        requests.retime(timing, &self.limits);
-        if requests.retimed {
-            self.arm(id);
-        }
-        let flushed = self.flush(id);
-        match flushed.err().or(requests.close) {
-            Some(reason) => {
-                self.close(handler, id, reason);
-                false
-            }
-            None => true,
-        }
-    }
 }
 
 /// The connection `id` names, unless it has closed (a stale id).
 fn live<S>(conns: &mut Slab<Conn<S>>, id: ConnId) -> Option<&mut Conn<S>> {
     conns
         .get_mut(id.key())
+        .filter(|conn| conn.io.generation == id.generation())
+}
+
+/// As [`live`], shared.
+fn live_ref<S>(conns: &Slab<Conn<S>>, id: ConnId) -> Option<&Conn<S>> {
+    conns
+        .get(id.key())
         .filter(|conn| conn.io.generation == id.generation())
 }
 
@@ -469,7 +454,7 @@ fn interrupted(err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reactor::conn::Timing;
+    use crate::reactor::conn::{ConnIo, Liveness, Timing};
 
     /// The generation check is what keeps a late event or timer of a closed
     /// connection from reaching the next one in its slot.

@@ -100,6 +100,22 @@ pub struct Stats {
     pub bytes_out: u64,
     /// Times accepting paused because file descriptors ran out.
     pub accept_pauses: u64,
+    /// Pushes asked for: sends to one connection and fan-outs, each
+    /// counted once however many recipients it has.
+    pub pushes: u64,
+    /// Pushed payloads handed to a recipient (written or queued whole).
+    pub deliveries: u64,
+    /// Bytes of those deliveries (a payload counted once per recipient).
+    pub push_bytes: u64,
+    /// Sends to a connection that was closed, closing or stale.
+    pub push_gone: u64,
+    /// Recipients closed as slow readers by a push
+    /// ([`OverflowPolicy::Close`](crate::OverflowPolicy::Close)); also in
+    /// [`closed`](Stats::closed)`(SlowReader)`.
+    pub push_closed: u64,
+    /// Deliveries skipped under
+    /// [`OverflowPolicy::Drop`](crate::OverflowPolicy::Drop).
+    pub push_dropped: u64,
     closed: [u64; CloseReason::ALL.len()],
 }
 

@@ -8,8 +8,10 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -174,6 +176,33 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The path of the package's example `name`, built once per test process
+/// (`cargo build --example <name>`, in the profile of `vigil`, the path of
+/// the `vigil` binary: `env!("CARGO_BIN_EXE_vigil")`). Cargo tells tests
+/// where the package's binaries are, not its examples; an example is built
+/// into `examples/` beside them.
+#[track_caller]
+pub fn example(name: &str, vigil: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let profile_dir = Path::new(vigil).parent().expect("the binary's directory");
+    let path = profile_dir.join("examples").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--quiet", "--example", name])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build --example");
+        assert!(status.success(), "cargo build --example {name} failed");
+        assert!(path.exists(), "{} not built", path.display());
+        built.push(name.to_owned());
+    }
+    path
 }
 
 /// Runs `command` with its output captured; kills it after [`PATIENCE`]

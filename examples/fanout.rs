@@ -1,0 +1,202 @@
+//! The reference embedding that speaks first: vigil's line protocol plus
+//! `PUB <text>`, which gives every other open connection `MSG <text>` and
+//! then the sender `OK <n>` (`n`: the connections the `MSG` was queued
+//! for). The wire contract is PROTOCOL.md, "The fan-out example (v1.2)".
+//!
+//! ```text
+//! cargo build --release --example fanout
+//! target/release/examples/fanout --listen 127.0.0.1:7374
+//! ```
+//!
+//! Flags: `--listen ADDR` (default `127.0.0.1:7374`), `--idle-timeout DUR`
+//! (`5s`; `0`: off), `--max-conns N` (`100000`), `--max-output N`
+//! (`65536`), `--max-line N` (`1024`), `--log-level LEVEL` (`info`). DUR is
+//! a whole number with `ms`, `s` or `m`, or a bare `0`. A bad flag is
+//! refused with one line on stderr and exit status 2.
+//!
+//! How it is built: the line protocol ([`LineProtocol`]) serves every line
+//! but `PUB`, which [`LineProtocol::on_data_with`] hands to this handler.
+//! The `MSG` line is one [`Bytes`] shared by every recipient
+//! ([`Context::fan_out_with_reply`]); the reactor writes it straight to each
+//! socket that takes it, queues a reference for the others, and carries a
+//! fan-out to many connections out over several loop turns, answering
+//! everyone else in between. `OK <n>` is written in
+//! [`Handler::on_fan_out_done`], in the place of the `PUB` among the
+//! sender's replies. A recipient that does not read is closed past
+//! `--max-output` (`BYE slow`) and not counted.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use vigil::protocol::PartialLine;
+use vigil::{
+    Bytes, CloseReason, Config, Context, FanOutReport, Handler, LineProtocol, Reactor, Recipients,
+    Stats,
+};
+
+/// The line protocol, plus `PUB`.
+struct Fanout {
+    lines: LineProtocol,
+}
+
+/// The text of a `PUB` line: what follows `PUB `; empty for a bare `PUB`.
+/// `PUBX`, `pub` and the like are not `PUB`.
+fn pub_text(line: &[u8]) -> Option<&[u8]> {
+    if line == b"PUB" {
+        Some(b"")
+    } else {
+        line.strip_prefix(b"PUB ")
+    }
+}
+
+impl Handler for Fanout {
+    type Conn = PartialLine;
+
+    fn on_open(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine) {
+        self.lines.on_open(cx, partial);
+    }
+
+    fn on_data(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine, data: &[u8]) {
+        self.lines.on_data_with(cx, partial, data, |cx, line| {
+            let Some(text) = pub_text(line) else {
+                return false;
+            };
+            let mut msg = Vec::with_capacity(text.len() + 5);
+            msg.extend_from_slice(b"MSG ");
+            msg.extend_from_slice(text);
+            msg.push(b'\n');
+            let me = cx.id();
+            cx.fan_out_with_reply(Bytes::from(msg), Recipients::AllBut(me));
+            true
+        });
+    }
+
+    fn on_fan_out_done(&mut self, cx: &mut Context<'_>, _: &mut PartialLine, report: FanOutReport) {
+        cx.write(format!("OK {}\n", report.delivered).as_bytes());
+    }
+
+    fn on_probe(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine) {
+        self.lines.on_probe(cx, partial);
+    }
+
+    fn on_close(&mut self, cx: &mut Context<'_>, partial: &mut PartialLine, reason: CloseReason) {
+        self.lines.on_close(cx, partial, reason);
+    }
+
+    fn on_full(&mut self) -> &[u8] {
+        self.lines.on_full()
+    }
+
+    fn on_stats(&mut self, stats: &Stats) {
+        self.lines.on_stats(stats);
+    }
+}
+
+/// The flags.
+struct Flags {
+    listen: SocketAddr,
+    idle_timeout: Option<Duration>,
+    max_conns: usize,
+    max_output: usize,
+    max_line: usize,
+    log_level: log::LevelFilter,
+}
+
+fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<Flags, String> {
+    let mut flags = Flags {
+        listen: "127.0.0.1:7374".parse().unwrap(),
+        idle_timeout: Some(Duration::from_secs(5)),
+        max_conns: 100_000,
+        max_output: 65_536,
+        max_line: 1024,
+        log_level: log::LevelFilter::Info,
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = |what: &str| format!("{flag}: {what}: {value:?}");
+        match flag.as_str() {
+            "--listen" => flags.listen = value.parse().map_err(|_| bad("not an address"))?,
+            "--idle-timeout" => {
+                flags.idle_timeout = parse_duration(&value).ok_or_else(|| bad("not a duration"))?
+            }
+            "--max-conns" => flags.max_conns = value.parse().map_err(|_| bad("not a count"))?,
+            "--max-output" => flags.max_output = value.parse().map_err(|_| bad("not a count"))?,
+            "--max-line" => match value.parse() {
+                Ok(n) if n > 0 => flags.max_line = n,
+                _ => return Err(bad("not a positive count")),
+            },
+            "--log-level" => flags.log_level = value.parse().map_err(|_| bad("not a level"))?,
+            _ => return Err(format!("unknown flag {flag:?}")),
+        }
+    }
+    Ok(flags)
+}
+
+/// `250ms`, `5s`, `2m`; a bare `0` is off (`Some(None)`). `None` if malformed.
+fn parse_duration(text: &str) -> Option<Option<Duration>> {
+    if text == "0" {
+        return Some(None);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        _ => return None,
+    };
+    Some((!d.is_zero()).then_some(d))
+}
+
+/// Log lines to stderr: `LEVEL message`.
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let _ = writeln!(std::io::stderr(), "{} {}", record.level(), record.args());
+    }
+    fn flush(&self) {}
+}
+
+fn main() -> ExitCode {
+    let flags = match parse_flags(std::env::args().skip(1)) {
+        Ok(flags) => flags,
+        Err(err) => {
+            eprintln!("fanout: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let _ = log::set_logger(&Stderr);
+    log::set_max_level(flags.log_level);
+    let mut config = Config::default();
+    config.idle_timeout = flags.idle_timeout;
+    config.max_connections = flags.max_conns;
+    config.max_output = flags.max_output;
+    let handler = Fanout {
+        lines: LineProtocol::new(flags.max_line),
+    };
+    let mut reactor = match Reactor::bind(flags.listen, config, handler) {
+        Ok(reactor) => reactor,
+        Err(err) => {
+            eprintln!("fanout: cannot listen on {}: {err}", flags.listen);
+            return ExitCode::from(2);
+        }
+    };
+    match reactor.local_addr() {
+        Ok(addr) => log::info!("listening on {addr}"),
+        Err(err) => log::warn!("listening on an unknown address: {err}"),
+    }
+    match reactor.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            log::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
