@@ -44,8 +44,9 @@ pub use clock::Clock;
 pub use histogram::Histogram;
 pub use protocol::LineProtocol;
 pub use reactor::{
-    CloseReason, Config, ConnId, Context, Handler, LoopStats, Reactor, ReactorMetrics,
-    ScrapeConfig, ShutdownHandle, Stats, PROMETHEUS_TEXT,
+    Bytes, CloseReason, Config, ConnId, Context, Gone, HandleError, Handler, LoopContext,
+    LoopStats, LoopTimer, Reactor, ReactorHandle, ReactorMetrics, Recipients, ScrapeConfig,
+    ShutdownHandle, Stats, PROMETHEUS_TEXT,
 };
 pub use wheel::{Expire, TimerKey, Wheel};
 

@@ -58,6 +58,12 @@ pub struct Config {
     /// instead (Linux's `net.ipv4.tcp_migrate_req` = 1 with `SO_REUSEPORT`),
     /// so that they are served there. Default on.
     pub close_backlog_at_shutdown: bool,
+    /// Messages a [`ReactorHandle`](crate::ReactorHandle) queues for the
+    /// loop at most; past it, sending returns
+    /// [`HandleError::Full`](crate::HandleError::Full) at once. It is also
+    /// the most messages the loop takes from the queue per iteration, so
+    /// that producers cannot starve I/O. Zero counts as one. Default 4096.
+    pub handle_queue: usize,
 }
 
 impl Default for Config {
@@ -76,6 +82,7 @@ impl Default for Config {
             linger_bytes: 1024 * 1024,
             drain: Duration::ZERO,
             close_backlog_at_shutdown: true,
+            handle_queue: 4096,
         }
     }
 }
