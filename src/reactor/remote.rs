@@ -21,6 +21,14 @@
 //! it (tokio's park/unpark state, Netty's `nextWakeupNanos`; mio's `Waker`
 //! alone does not merge wakes, mio#1470).
 //!
+//! A loop faster than its producers would still find the queue empty
+//! between two messages, sleep, and be woken for the next: a wake per
+//! message or so. So after a turn that took messages it keeps polling
+//! without waiting for `SPIN` (50 µs) before it may sleep: measured with
+//! `benches/handle.rs`, that takes wakeups per message from about 0.01 (1
+//! producer) and 0.05 to 0.1 (4) down to about 0.001. The price is at most
+//! 50 µs of polling after each burst of messages.
+//!
 //! # After the loop
 //!
 //! When [`Reactor::run`] returns it closes the queue: a producer counts
@@ -33,7 +41,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -46,6 +54,11 @@ use crate::{ConnId, Handler};
 
 mod error;
 pub use error::HandleError;
+
+/// How long after the last message the loop keeps polling without
+/// waiting before it may sleep (and need a wake): producers that pause for
+/// less, e.g. when they are scheduled out, find it awake.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// A closure to run on the loop's thread.
 trait Job<H>: Send {
@@ -289,8 +302,8 @@ pub(super) struct Inbox<H> {
     shared: Arc<Shared<H>>,
     timers: LoopTimers,
     pushes: Vec<Push>,
-    /// The last drain stopped at its budget: poll without waiting.
-    backlog: bool,
+    /// When the last drain that took messages began (see `SPIN`).
+    last_taken: Option<Instant>,
 }
 
 impl<H> fmt::Debug for Inbox<H> {
@@ -316,7 +329,7 @@ impl<H> Inbox<H> {
             }),
             timers: LoopTimers::default(),
             pushes: Vec::new(),
-            backlog: false,
+            last_taken: None,
         }
     }
 
@@ -357,7 +370,11 @@ impl<H: Handler> Reactor<H> {
                 .saturating_duration_since(core.last_read);
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
-        if self.inbox.backlog || timeout == Some(Duration::ZERO) {
+        let spinning = self
+            .inbox
+            .last_taken
+            .is_some_and(|at| self.core.last_read.saturating_duration_since(at) < SPIN);
+        if spinning || timeout == Some(Duration::ZERO) {
             return Some(Duration::ZERO);
         }
         let shared = &self.inbox.shared;
@@ -424,7 +441,12 @@ impl<H: Handler> Reactor<H> {
                 }
             }
         }
-        inbox.backlog = taken == budget && !inbox.shared.queue.is_empty();
+        // Producers are at work: the loop keeps polling without waiting for
+        // `SPIN`, or it would sleep, and cost them a wake (a system call on
+        // each side), each time it outpaces them.
+        if taken > 0 {
+            inbox.last_taken = Some(core.last_read);
+        }
         let stats = &mut core.stats;
         stats.handle_messages += taken as u64;
         stats.handle_full = inbox.shared.full.load(SeqCst);
