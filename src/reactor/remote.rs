@@ -336,8 +336,10 @@ impl<H> Inbox<H> {
     /// Stops taking messages; returns once no producer can still push.
     fn close(&self) {
         self.shared.open.store(false, SeqCst);
+        // A producer is inside `push` for a few instructions, unless it was
+        // scheduled out there: let it finish.
         while self.shared.active.load(SeqCst) != 0 {
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
     }
 }
