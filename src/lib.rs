@@ -51,9 +51,9 @@ pub use clock::Clock;
 pub use histogram::Histogram;
 pub use protocol::LineProtocol;
 pub use reactor::{
-    Bytes, CloseReason, Config, ConnId, Context, FanOutReport, Gone, Handler, LoopStats,
-    OverflowPolicy, Reactor, ReactorMetrics, Recipients, ScrapeConfig, ShutdownHandle, Stats,
-    PROMETHEUS_TEXT,
+    Bytes, CloseReason, Config, ConnId, Context, FanOutReport, Gone, HandleError, Handler,
+    LoopContext, LoopStats, LoopTimer, OverflowPolicy, Reactor, ReactorHandle, ReactorMetrics,
+    Recipients, ScrapeConfig, ShutdownHandle, Stats, PROMETHEUS_TEXT,
 };
 pub use wheel::{Expire, TimerKey, Wheel};
 

@@ -271,6 +271,27 @@ impl Collector for ReactorCollector {
             "Times accepting paused because descriptors ran out",
             s.accept_pauses,
         )?;
+        counter(
+            &mut e,
+            "handle_messages",
+            None,
+            "Messages the loop took from its cross-thread handles",
+            s.handle_messages,
+        )?;
+        counter(
+            &mut e,
+            "handle_full",
+            None,
+            "Handle messages refused because the queue was full",
+            s.handle_full,
+        )?;
+        counter(
+            &mut e,
+            "handle_wakeups",
+            None,
+            "Times a handle woke the loop (coalesced: only a sleeping loop is woken)",
+            s.handle_wakeups,
+        )?;
         gauge(
             &mut e,
             "scrape_connections",

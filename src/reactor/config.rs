@@ -86,6 +86,12 @@ pub struct Config {
     /// [`max_output`](Config::max_output). Default
     /// [`OverflowPolicy::Close`].
     pub overflow: OverflowPolicy,
+    /// Messages a [`ReactorHandle`](crate::ReactorHandle) queues for the
+    /// loop at most; past it, sending returns
+    /// [`HandleError::Full`](crate::HandleError::Full) at once. It is also
+    /// the most messages the loop takes from the queue per iteration, so
+    /// that producers cannot starve I/O. Zero counts as one. Default 4096.
+    pub handle_queue: usize,
 }
 
 impl Default for Config {
@@ -109,6 +115,7 @@ impl Default for Config {
             high_water: 16 * 1024,
             low_water: 4 * 1024,
             overflow: OverflowPolicy::Close,
+            handle_queue: 4096,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::reactor::conn::{TickLimits, Timing};
+use crate::reactor::loop_context::LoopContext;
 use crate::reactor::push::{FanOutReport, Reach};
 use crate::{CloseReason, ConnId, Stats};
 
@@ -122,6 +123,21 @@ pub trait Handler {
     fn on_stats(&mut self, stats: &Stats) {
         let _ = stats;
     }
+
+    /// This connection's application timer fell due
+    /// ([`Context::set_timer`]). It is one-shot: set it again here for the
+    /// next. Idle, lifetime and probe deadlines come first when due at once.
+    fn on_timer(&mut self, cx: &mut Context<'_>, conn: &mut Self::Conn) {
+        let _ = (cx, conn);
+    }
+
+    /// A loop timer fell due
+    /// ([`LoopContext::set_timer`](crate::LoopContext::set_timer),
+    /// [`LoopContext::set_periodic`](crate::LoopContext::set_periodic)),
+    /// with the `token` it was set with; `lcx` reaches every connection.
+    fn on_loop_timer(&mut self, lcx: &mut LoopContext<'_>, token: u64) {
+        let _ = (lcx, token);
+    }
 }
 
 /// A [`Handler`]'s handle on the current connection.
@@ -133,13 +149,13 @@ pub trait Handler {
 #[derive(Debug)]
 pub struct Context<'a> {
     id: ConnId,
-    timing: &'a mut Timing,
+    pub(super) timing: &'a mut Timing,
     out: &'a mut Vec<u8>,
     stats: &'a Stats,
-    clock: &'a Clock,
+    pub(super) clock: &'a Clock,
     pub(super) reach: Reach<'a>,
     close: Option<CloseReason>,
-    retimed: bool,
+    pub(super) retimed: bool,
     header_received: bool,
 }
 

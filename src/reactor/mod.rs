@@ -11,7 +11,8 @@
 //! 3. Dispatch events: writable connections flush their queue; readable ones
 //!    are read until drained or until their byte budget is spent, each chunk
 //!    handed to [`Handler::on_data`].
-//! 4. Give deferred connections (budget spent) another turn.
+//! 4. Give deferred connections (budget spent) another turn; run what
+//!    [`ReactorHandle`]s sent (bounded) and the due loop timers.
 //! 5. Pop every due timer: close, probe, or re-arm at the true deadline.
 //! 6. Accept until the backlog is empty (128 at most), unless paused; read
 //!    each new connection once at once.
@@ -32,16 +33,19 @@ use crate::clock::Clock;
 use crate::wheel::Wheel;
 
 mod accept;
+mod app_timers;
 mod callback;
 mod config;
 mod conn;
 mod exchange;
 mod fanout;
 pub(crate) mod handler;
+mod loop_context;
 mod loop_stats;
 mod observe;
 mod outbound;
 mod push;
+mod remote;
 mod scrape;
 mod shutdown;
 pub(crate) mod stats;
@@ -49,10 +53,13 @@ mod stopping;
 mod timers;
 mod token;
 
+pub use app_timers::LoopTimer;
 pub use config::Config;
 pub use handler::{Context, Handler};
+pub use loop_context::LoopContext;
 pub use loop_stats::{LoopStats, ReactorMetrics};
 pub use push::{Bytes, FanOutReport, Gone, OverflowPolicy, Recipients};
+pub use remote::{HandleError, ReactorHandle};
 pub use scrape::{ScrapeConfig, PROMETHEUS_TEXT};
 pub use shutdown::ShutdownHandle;
 pub use stats::{CloseReason, Stats};
@@ -62,6 +69,7 @@ use accept::Acceptor;
 use conn::{Conn, TickLimits};
 use fanout::FanOuts;
 use push::Push;
+use remote::Inbox;
 use scrape::Scrape;
 use shutdown::ShutdownSource;
 use stopping::Stopping;
@@ -127,6 +135,8 @@ pub struct Reactor<H: Handler> {
     handler: H,
     /// The metrics listener, if [`Reactor::serve_metrics`] was called.
     scrape: Option<Scrape<H>>,
+    /// What [`ReactorHandle`]s send, and the loop timers.
+    inbox: Inbox<H>,
 }
 
 impl<H: Handler> Reactor<H> {
@@ -159,8 +169,10 @@ impl<H: Handler> Reactor<H> {
     }
 
     fn with_listener(listener: TcpListener, config: Config, handler: H) -> io::Result<Reactor<H>> {
+        let core = Core::new(listener, config)?;
         Ok(Reactor {
-            core: Core::new(listener, config)?,
+            inbox: Inbox::new(core.config.handle_queue, core.shutdown.clone()),
+            core,
             handler,
             scrape: None,
         })
@@ -206,13 +218,14 @@ impl<H: Handler> Reactor<H> {
             if self.core.stopped() {
                 break;
             }
-            let timeout = self.poll_timeout();
+            let timeout = self.remote_timeout();
             if let Err(err) = self.core.poll.poll(&mut events, timeout) {
                 if interrupted(&err) {
                     continue;
                 }
                 return Err(err);
             }
+            self.remote_awake();
             self.core.begin_iteration(timeout != Some(Duration::ZERO));
             self.core.refill_fan_out_budget();
             for (i, event) in events.iter().enumerate() {
@@ -222,7 +235,7 @@ impl<H: Handler> Reactor<H> {
                 self.core.iteration_events = i + 1;
                 match event.token() {
                     LISTENER => self.core.acceptor.on_ready(),
-                    WAKER => {} // the shutdown flag is checked by the loop
+                    WAKER => {} // the shutdown flag and the handles' queue are checked by the loop
                     SHUTDOWN_SOURCE => self.core.on_shutdown_source(),
                     token => {
                         if let Some(id) = ConnId::from_token(token) {
@@ -241,6 +254,7 @@ impl<H: Handler> Reactor<H> {
                 self.core.begin_stopping(&mut self.handler);
             }
             self.core.run_deferred(&mut self.handler);
+            self.run_remote();
             self.core.run_fan_outs(&mut self.handler);
             self.core.expire(&mut self.handler);
             self.core.read_clock();
@@ -251,6 +265,7 @@ impl<H: Handler> Reactor<H> {
         if let Some(scrape) = &mut self.scrape {
             scrape.close_all();
         }
+        self.close_remote();
         self.core.finish_stopping(&mut self.handler);
         Ok(())
     }
@@ -449,34 +464,4 @@ fn would_block(err: &io::Error) -> bool {
 
 fn interrupted(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::Interrupted
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::reactor::conn::{ConnIo, Liveness, Timing};
-
-    /// The generation check is what keeps a late event or timer of a closed
-    /// connection from reaching the next one in its slot.
-    #[test]
-    fn an_id_of_another_generation_is_stale() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let mut conns = Slab::new();
-        let key = conns.insert(Conn {
-            io: ConnIo {
-                stream: mio::net::TcpStream::from_std(stream),
-                generation: 7,
-                timer: None,
-                on_deferred_list: false,
-                read_to_block: false,
-                liveness: Liveness::Serving(Timing::accepted(0, &TickLimits::default())),
-                output: None,
-            },
-            state: (),
-        });
-        assert!(live(&mut conns, ConnId::new(key, 7)).is_some());
-        assert!(live(&mut conns, ConnId::new(key, 6)).is_none());
-        assert!(live(&mut conns, ConnId::new(key, 8)).is_none());
-    }
 }

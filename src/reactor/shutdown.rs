@@ -116,6 +116,12 @@ impl ShutdownHandle {
         }
     }
 
+    /// Wakes the reactor's poll without asking for anything: the one
+    /// waker, shared with [`ReactorHandle`](crate::ReactorHandle).
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        self.shared.waker.wake()
+    }
+
     /// Shutdown was asked for more than once: no more draining.
     pub(crate) fn is_hurried(&self) -> bool {
         self.shared.calls.load(Ordering::Acquire) >= 2

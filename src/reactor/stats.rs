@@ -116,6 +116,15 @@ pub struct Stats {
     /// Deliveries skipped under
     /// [`OverflowPolicy::Drop`](crate::OverflowPolicy::Drop).
     pub push_dropped: u64,
+    /// Messages the loop took from its [`ReactorHandle`](crate::ReactorHandle)s.
+    pub handle_messages: u64,
+    /// Messages refused because the handle's queue was full
+    /// ([`Config::handle_queue`](crate::Config::handle_queue)).
+    pub handle_full: u64,
+    /// Times a handle woke the loop (a system call each). Producers wake
+    /// it only when it is about to sleep, so while they keep it busy this
+    /// stays far below [`handle_messages`](Stats::handle_messages).
+    pub handle_wakeups: u64,
     closed: [u64; CloseReason::ALL.len()],
 }
 

@@ -49,6 +49,14 @@ impl<S: Default> Core<S> {
                         self.arm(id);
                     }
                 }
+                Due::Timer => {
+                    if let Liveness::Serving(timing) = &mut conn.io.liveness {
+                        timing.app = 0; // one-shot: the callback may set it again
+                    }
+                    if self.callback(handler, id, |h, cx, state| h.on_timer(cx, state)) {
+                        self.arm(id);
+                    }
+                }
                 Due::At(_) => self.arm(id),
                 Due::Abandon => self.abandon(id),
                 Due::Never => {}

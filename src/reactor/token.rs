@@ -96,6 +96,8 @@ impl fmt::Display for ConnId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reactor::conn::{Conn, ConnIo, Liveness, TickLimits, Timing};
+    use crate::reactor::live;
 
     #[test]
     fn packs_key_and_generation() {
@@ -132,5 +134,29 @@ mod tests {
     #[test]
     fn same_key_other_generation_differs() {
         assert_ne!(ConnId::new(7, 1), ConnId::new(7, 2));
+    }
+
+    /// The generation check is what keeps a late event or timer of a closed
+    /// connection from reaching the next one in its slot.
+    #[test]
+    fn an_id_of_another_generation_is_stale() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut conns = slab::Slab::new();
+        let key = conns.insert(Conn {
+            io: ConnIo {
+                stream: mio::net::TcpStream::from_std(stream),
+                generation: 7,
+                timer: None,
+                on_deferred_list: false,
+                read_to_block: false,
+                liveness: Liveness::Serving(Timing::accepted(0, &TickLimits::default())),
+                output: None,
+            },
+            state: (),
+        });
+        assert!(live(&mut conns, ConnId::new(key, 7)).is_some());
+        assert!(live(&mut conns, ConnId::new(key, 6)).is_none());
+        assert!(live(&mut conns, ConnId::new(key, 8)).is_none());
     }
 }
