@@ -285,10 +285,12 @@ mod tests {
     #[test]
     fn an_idle_connection_pays_one_null_pointer_for_its_queue() {
         // Paid by every idle connection: see the memory goal in
-        // docs/architecture.md. Push state lives inside the box.
+        // docs/architecture.md. Push state lives inside the box; the
+        // application's timer (4 bytes in `Timing`) took the connection
+        // from 80 to 88 bytes.
         assert_eq!(std::mem::size_of::<Option<Box<Output>>>(), 8);
         assert!(
-            std::mem::size_of::<super::super::conn::ConnIo>() <= 80,
+            std::mem::size_of::<super::super::conn::ConnIo>() <= 88,
             "{}",
             std::mem::size_of::<super::super::conn::ConnIo>()
         );
