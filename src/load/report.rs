@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::rows::Rows;
-use super::scenarios::{Heartbeat, Hold, Keepalive, Reap, Rolling, Storm};
+use super::scenarios::{Fanout, Heartbeat, Hold, Keepalive, Reap, Rolling, Storm};
 use super::{Cpu, Opening, Scenario, StoppedBy};
 
 /// Everything one run of `vigil-load` measured.
@@ -60,6 +60,8 @@ pub enum Figures {
     Storm(Storm),
     /// See [`Rolling`].
     Rolling(Rolling),
+    /// See [`Fanout`].
+    Fanout(Fanout),
 }
 
 impl Figures {
@@ -72,6 +74,7 @@ impl Figures {
             Figures::Keepalive(_) => Scenario::Keepalive,
             Figures::Storm(_) => Scenario::Storm,
             Figures::Rolling(_) => Scenario::Rolling,
+            Figures::Fanout(_) => Scenario::Fanout,
         }
     }
 
@@ -84,6 +87,7 @@ impl Figures {
             Figures::Keepalive(f) => &f.opening,
             Figures::Storm(f) => &f.opening,
             Figures::Rolling(f) => &f.opening,
+            Figures::Fanout(f) => &f.opening,
         }
     }
 
@@ -110,6 +114,7 @@ impl Figures {
             Figures::Keepalive(f) => f.rows(t),
             Figures::Storm(f) => f.rows(t),
             Figures::Rolling(f) => f.rows(t),
+            Figures::Fanout(f) => f.rows(t),
         }
     }
 }
@@ -159,6 +164,14 @@ impl Report {
     pub fn rolling(&self) -> Option<&Rolling> {
         match &self.figures {
             Figures::Rolling(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The fan-out figures, if this is a fanout run.
+    pub fn fanout(&self) -> Option<&Fanout> {
+        match &self.figures {
+            Figures::Fanout(f) => Some(f),
             _ => None,
         }
     }

@@ -1,6 +1,8 @@
 //! The scenarios: each runs against a [`Pool`] and returns its own
 //! typed figures inside a [`Report`].
 
+mod fanout;
+mod fanout_ledger;
 mod heartbeat;
 mod hold;
 mod keepalive;
@@ -10,6 +12,8 @@ mod storm;
 
 use std::io;
 
+pub use fanout::{Fanout, FanoutLatency, FanoutMemory, FanoutThroughput};
+pub use fanout_ledger::Deliveries;
 pub use heartbeat::{Heartbeat, HeartbeatServer};
 pub use hold::{Hold, HoldServer};
 pub use keepalive::{Keepalive, KeepaliveServer};
@@ -36,6 +40,7 @@ pub(crate) fn run(args: &Options) -> io::Result<Report> {
         Scenario::Keepalive => keepalive::run(args, &mut pool),
         Scenario::Storm => storm::run(args, &mut pool),
         Scenario::Rolling => rolling::run(args, &mut pool),
+        Scenario::Fanout => fanout::run(args, &mut pool),
     };
     pool.close_all();
     report
