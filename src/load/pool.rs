@@ -264,6 +264,15 @@ impl Pool {
         }
     }
 
+    /// Reads what connection `key` has now, without waiting for its turn
+    /// in the poll (e.g. a publisher's `OK` behind thousands of ready
+    /// subscribers); appends what happened to `out`.
+    pub fn read_now(&mut self, key: usize, out: &mut Vec<Ev>) {
+        if self.is_open(key) {
+            self.read(key, out);
+        }
+    }
+
     /// Waits up to `timeout` for readiness and appends what happened to `out`.
     pub fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Ev>) -> io::Result<()> {
         match self.poll.poll(&mut self.events, timeout) {

@@ -2,6 +2,7 @@
 //! typed figures inside a [`Report`].
 
 mod fanout;
+mod fanout_figures;
 mod fanout_ledger;
 mod heartbeat;
 mod hold;
@@ -12,7 +13,7 @@ mod storm;
 
 use std::io;
 
-pub use fanout::{Fanout, FanoutLatency, FanoutMemory, FanoutThroughput};
+pub use fanout_figures::{Fanout, FanoutLatency, FanoutMemory, FanoutThroughput};
 pub use fanout_ledger::Deliveries;
 pub use heartbeat::{Heartbeat, HeartbeatServer};
 pub use hold::{Hold, HoldServer};
