@@ -1,8 +1,11 @@
 //! The capacity benchmark's pure parts (its scenario table, the final
-//! table's figures and verdicts, the plot's scales), tested here: the
+//! table's figures and verdicts, the fan-out table's verdicts, the plot's
+//! scales), tested here: the
 //! benchmark itself runs without a test harness.
 #![cfg(feature = "cli")]
 
+#[path = "../benches/capacity/fanout_table.rs"]
+mod fanout_table;
 #[path = "../benches/capacity/figures.rs"]
 mod figures;
 #[path = "../benches/capacity/plan.rs"]
@@ -270,5 +273,66 @@ mod plot_tests {
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("vigil (n=2)") && svg.contains("floor (n=0)"));
         assert!(svg.ends_with("</svg>\n"));
+    }
+}
+
+mod fanout_table_tests {
+    use vigil::load::{Fanout, Figures, Report, Spread};
+
+    use crate::fanout_table::*;
+
+    fn report(p99: f64, per_sec: f64) -> Option<Report> {
+        let mut f = Fanout::default();
+        f.latency.last_delivery_ms = Spread {
+            p99: Some(p99),
+            ..Spread::default()
+        };
+        f.throughput.deliveries_per_sec = per_sec;
+        Some(Report {
+            label: "x".into(),
+            procs: None,
+            figures: Figures::Fanout(f),
+            notes: vec![],
+        })
+    }
+
+    fn row<'a>(rows: &'a [Row], name: &str) -> &'a Row {
+        rows.iter()
+            .find(|r| r.figure.starts_with(name))
+            .expect(name)
+    }
+
+    #[test]
+    fn vigil_is_judged_against_the_floor() {
+        // vigil, tokio, floor.
+        let reports = [
+            report(105.0, 300_000.0),
+            report(290.0, 1.0),
+            report(100.0, 260_000.0),
+        ];
+        let rows = rows(&reports);
+        assert_eq!(row(&rows, "(a) last delivery p99").met(), Some(true));
+        assert_eq!(row(&rows, "(b) deliveries per second").met(), Some(false));
+        assert_eq!(row(&rows, "missing").met(), Some(true));
+        let target = latency_target_ms(&reports).expect("a floor p99");
+        assert!((target - 110.0).abs() < 1e-9);
+        let md = render(&rows, &["a note".into()]);
+        assert!(
+            md.contains("| (a) last delivery p99 (ms) | 105 | 290 | 100 | <= 1.1 x floor | yes |"),
+            "{md}"
+        );
+        assert!(md.contains("| **no** |") && md.ends_with("\na note\n"));
+    }
+
+    #[test]
+    fn no_vigil_run_no_verdict() {
+        let reports = [None, report(290.0, 1.0), report(100.0, 260_000.0)];
+        let rows = rows(&reports);
+        assert!(rows.iter().all(|r| r.met().is_none()));
+        assert_eq!(fmt(None), "-");
+        assert_eq!(
+            (fmt(Some(0.0)), fmt(Some(1.0)), fmt(Some(12345.6))),
+            ("0".into(), "1.00".into(), "12346".into())
+        );
     }
 }

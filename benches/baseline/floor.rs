@@ -11,6 +11,13 @@
 //! not fit the socket at once is closed (the benchmark's clients never fill
 //! it). It listens with vigil's backlog (4096). SIGTERM or SIGINT end it,
 //! through a socket pair the loop polls.
+//!
+//! With `--fanout` it is also the floor of the fan-out example's `PUB
+//! <text>`: every other connection gets `MSG <text>` with one `write` each,
+//! in a loop over all of them, before the sender's `OK <n>` and before the
+//! loop reads anything else: one system call per delivery, no queue, no
+//! budget. A recipient whose socket does not take the whole line at once
+//! is closed and not counted (the benchmark's subscribers keep reading).
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -33,14 +40,20 @@ const READ_BUF: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Config {
     listen: SocketAddr,
+    fanout: bool,
 }
 
 impl Config {
     /// Parses the flags the benchmark gives every server.
     pub fn parse(args: &[String]) -> Result<Config, String> {
         let mut listen = None;
+        let mut fanout = false;
         let mut it = args.iter();
         while let Some(flag) = it.next() {
+            if flag == "--fanout" {
+                fanout = true;
+                continue;
+            }
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             if flag == "--listen" {
                 listen = Some(value.parse().map_err(|e| format!("--listen: {e}"))?);
@@ -50,6 +63,7 @@ impl Config {
         }
         Ok(Config {
             listen: listen.ok_or("--listen is required")?,
+            fanout,
         })
     }
 }
@@ -63,12 +77,25 @@ struct Conn {
 
 /// Serves until SIGTERM or SIGINT.
 pub fn serve(cfg: Config) -> io::Result<()> {
+    let fanout = cfg.fanout;
+    let listener = bind(cfg)?;
+    println!("floor: listening on {}", listener.local_addr()?);
+    run(listener, fanout)
+}
+
+/// The listening socket of `cfg`, bound.
+pub fn bind(cfg: Config) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(cfg.listen), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&cfg.listen.into())?;
     socket.listen(BACKLOG)?;
     socket.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(socket.into());
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Serves `listener` until SIGTERM or SIGINT, answering `PUB` too with
+/// `fanout`.
+pub fn run(mut listener: TcpListener, fanout: bool) -> io::Result<()> {
     let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
     signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, tx.try_clone()?)?;
     signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, tx)?;
@@ -80,12 +107,16 @@ pub fn serve(cfg: Config) -> io::Result<()> {
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     poll.registry()
         .register(&mut signals, SIGNAL, Interest::READABLE)?;
-    println!("floor: listening on {}", listener.local_addr()?);
 
     let mut events = Events::with_capacity(1024);
     let mut conns: Slab<Conn> = Slab::new();
     let mut buf = vec![0u8; READ_BUF];
     let mut out = Vec::with_capacity(READ_BUF);
+    let mut fan = Fan {
+        on: fanout,
+        line: Vec::new(),
+        failed: Vec::new(),
+    };
     loop {
         match poll.poll(&mut events, None) {
             Ok(()) => {}
@@ -97,12 +128,16 @@ pub fn serve(cfg: Config) -> io::Result<()> {
                 SIGNAL => return Ok(()),
                 LISTENER => accept(&poll, &mut listener, &mut conns),
                 Token(key) => {
-                    let Some(conn) = conns.get_mut(key) else {
+                    if !conns.contains(key) {
                         continue;
-                    };
-                    if !answer(conn, &mut buf, &mut out) {
-                        let mut conn = conns.remove(key);
-                        let _ = poll.registry().deregister(&mut conn.stream);
+                    }
+                    if !answer(&mut conns, key, &mut buf, &mut out, &mut fan) {
+                        fan.failed.push(key);
+                    }
+                    for key in fan.failed.drain(..) {
+                        if let Some(mut conn) = conns.try_remove(key) {
+                            let _ = poll.registry().deregister(&mut conn.stream);
+                        }
                     }
                 }
             }
@@ -136,22 +171,41 @@ fn accept(poll: &Poll, listener: &mut TcpListener, conns: &mut Slab<Conn>) {
     }
 }
 
-/// Reads what arrived and answers its `PING`s in one write; false when the
-/// connection is over.
-fn answer(conn: &mut Conn, buf: &mut [u8], out: &mut Vec<u8>) -> bool {
+/// The fan-out mode: whether it is on, the `MSG` line being sent, and the
+/// recipients that could not take it (closed after the event).
+struct Fan {
+    on: bool,
+    line: Vec<u8>,
+    failed: Vec<usize>,
+}
+
+/// Reads what arrived on connection `key` and answers its `PING`s in one
+/// write (carrying out each `PUB` in fan-out mode as it comes); false when
+/// the connection is over.
+fn answer(
+    conns: &mut Slab<Conn>,
+    key: usize,
+    buf: &mut [u8],
+    out: &mut Vec<u8>,
+    fan: &mut Fan,
+) -> bool {
     // The floor takes lines as long as its read buffer.
     let codec = LineCodec::new(READ_BUF);
     out.clear();
-    loop {
-        let n = match conn.stream.read(buf) {
-            Ok(0) => return false,
+    let mut partial = std::mem::take(&mut conns[key].partial);
+    let more = loop {
+        let n = match conns[key].stream.read(buf) {
+            Ok(0) => break false,
             Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break true,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => return false,
+            Err(_) => break false,
         };
-        let framed = codec.decode(&mut conn.partial, &buf[..n], |line| {
-            if let Request::Ping { rest } = Request::parse(line) {
+        let framed = codec.decode(&mut partial, &buf[..n], |line| {
+            if let Some(text) = pub_text(line).filter(|_| fan.on) {
+                let n = publish(conns, key, text, fan);
+                out.extend_from_slice(format!("OK {n}\n").as_bytes());
+            } else if let Request::Ping { rest } = Request::parse(line) {
                 out.extend_from_slice(b"PONG");
                 out.extend_from_slice(rest);
                 out.push(b'\n');
@@ -159,11 +213,42 @@ fn answer(conn: &mut Conn, buf: &mut [u8], out: &mut Vec<u8>) -> bool {
             ControlFlow::Continue(())
         });
         if framed.is_err() {
-            return false;
+            break false;
         }
         if n < buf.len() {
-            break;
+            break true;
+        }
+    };
+    let conn = &mut conns[key];
+    conn.partial = partial;
+    more && (out.is_empty() || matches!(conn.stream.write(out), Ok(n) if n == out.len()))
+}
+
+/// The text of `PUB <text>` (or of a bare `PUB`: empty).
+fn pub_text(line: &[u8]) -> Option<&[u8]> {
+    match line.strip_prefix(b"PUB") {
+        Some([]) => Some(&[]),
+        Some([b' ', text @ ..]) => Some(text),
+        _ => None,
+    }
+}
+
+/// Writes `MSG <text>` to every connection but `from`, one `write` each;
+/// the number that took the whole line.
+fn publish(conns: &mut Slab<Conn>, from: usize, text: &[u8], fan: &mut Fan) -> u64 {
+    fan.line.clear();
+    fan.line.extend_from_slice(b"MSG ");
+    fan.line.extend_from_slice(text);
+    fan.line.push(b'\n');
+    let mut n = 0;
+    for (key, conn) in conns.iter_mut() {
+        if key == from || fan.failed.contains(&key) {
+            continue;
+        }
+        match conn.stream.write(&fan.line) {
+            Ok(w) if w == fan.line.len() => n += 1,
+            _ => fan.failed.push(key),
         }
     }
-    out.is_empty() || matches!(conn.stream.write(out), Ok(n) if n == out.len())
+    n
 }

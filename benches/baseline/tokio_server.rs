@@ -8,16 +8,38 @@
 //! benchmark uses: `PING`/`PONG`, `PONG` answers, `QUIT`, empty lines,
 //! echo, `BYE idle`, `BYE full`, `BYE shutdown`, `ERR line-too-long`. Not
 //! implemented: `--lifetime`, `--probe-after`, `--max-output`, `--tick`.
+//!
+//! With `--fanout` it also speaks the fan-out example's `PUB <text>` as a
+//! Rust user would write it with tokio: one `tokio::sync::broadcast`
+//! channel of shared lines (`Arc<[u8]>`: one allocation per message, never
+//! a copy per subscriber), a receiver per connection task, the sender
+//! answering `OK <n>` with the receivers the channel counted (less its
+//! own) as soon as `send` returns. Each task writes what it received, and
+//! whatever else the channel already holds, then flushes once. A task that
+//! falls more than `FANOUT_QUEUE` messages behind (`Lagged`) is closed
+//! with `BYE slow`, the protocol's slow reader. `broadcast` rather than a
+//! channel per subscriber: it is tokio's own answer to one-to-all (the
+//! mini-redis `SUBSCRIBE` and tokio's docs use it), it keeps one copy of a
+//! message for all receivers, and the sender does O(1) work per message
+//! where a channel per subscriber costs it a send per subscriber.
 
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+/// Messages the fan-out channel holds: a receiver further behind is closed.
+const FANOUT_QUEUE: usize = 1024;
+
+/// A fan-out message: the sender's number and the whole `MSG <text>\n`.
+type Msg = (u64, Arc<[u8]>);
 
 /// The baseline's flags (same names as vigil's).
 #[derive(Debug, Clone)]
@@ -26,6 +48,7 @@ pub struct Config {
     pub idle: Option<Duration>,
     pub max_conns: usize,
     pub max_line: usize,
+    pub fanout: bool,
 }
 
 impl Config {
@@ -36,6 +59,7 @@ impl Config {
             idle: Some(Duration::from_secs(5)),
             max_conns: 100_000,
             max_line: 1024,
+            fanout: false,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -49,6 +73,7 @@ impl Config {
                 }
                 "--max-conns" => cfg.max_conns = value()?.parse().map_err(|e| format!("{e}"))?,
                 "--max-line" => cfg.max_line = value()?.parse().map_err(|e| format!("{e}"))?,
+                "--fanout" => cfg.fanout = true,
                 _ => {}
             }
         }
@@ -74,6 +99,8 @@ pub fn serve(cfg: Config) -> io::Result<()> {
         println!("baseline: listening on {}", listener.local_addr()?);
         let (stop_tx, stop_rx) = watch::channel(false);
         let open = Rc::new(Cell::new(0usize));
+        let hub = cfg.fanout.then(|| broadcast::channel::<Msg>(FANOUT_QUEUE).0);
+        let mut ids = 0u64;
         let cfg = Rc::new(cfg);
         let mut sig = [0u8; 1];
         loop {
@@ -82,6 +109,8 @@ pub fn serve(cfg: Config) -> io::Result<()> {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         let (cfg, open, stop) = (cfg.clone(), open.clone(), stop_rx.clone());
+                        ids += 1;
+                        let fan = hub.as_ref().map(|tx| Fan { id: ids, tx: tx.clone(), rx: tx.subscribe() });
                         tokio::task::spawn_local(async move {
                             if open.get() >= cfg.max_conns {
                                 let mut stream = stream;
@@ -89,7 +118,10 @@ pub fn serve(cfg: Config) -> io::Result<()> {
                                 return;
                             }
                             open.set(open.get() + 1);
-                            let _ = connection(stream, &cfg, stop).await;
+                            let _ = match fan {
+                                Some(fan) => fan_connection(stream, &cfg, stop, fan).await,
+                                None => connection(stream, &cfg, stop).await,
+                            };
                             open.set(open.get() - 1);
                         });
                     }
@@ -148,19 +180,115 @@ async fn connection(
             // End of stream in the middle of a line.
             return writer.flush().await;
         }
-        if body == b"PING" || body.starts_with(b"PING ") {
-            writer.write_all(b"PONG").await?;
-            writer.write_all(&body[4..]).await?;
-            writer.write_all(b"\n").await?;
-        } else if body == b"QUIT" {
+        if !reply(body, &mut writer).await? {
             return bye(&mut writer, b"BYE quit\n").await;
-        } else if body.is_empty() || body == b"PONG" || body.starts_with(b"PONG ") {
-        } else {
-            writer.write_all(body).await?;
-            writer.write_all(b"\n").await?;
         }
         if reader.buffer().is_empty() {
             writer.flush().await?;
+        }
+    }
+}
+
+/// Answers one request line; false for `QUIT` (the caller says goodbye).
+async fn reply<W: AsyncWriteExt + Unpin>(body: &[u8], writer: &mut W) -> io::Result<bool> {
+    if body == b"PING" || body.starts_with(b"PING ") {
+        writer.write_all(b"PONG").await?;
+        writer.write_all(&body[4..]).await?;
+        writer.write_all(b"\n").await?;
+    } else if body == b"QUIT" {
+        return Ok(false);
+    } else if body.is_empty() || body == b"PONG" || body.starts_with(b"PONG ") {
+    } else {
+        writer.write_all(body).await?;
+        writer.write_all(b"\n").await?;
+    }
+    Ok(true)
+}
+
+/// A connection's part in the fan-out: its number (to skip its own
+/// messages), the channel, and its receiver.
+struct Fan {
+    id: u64,
+    tx: broadcast::Sender<Msg>,
+    rx: broadcast::Receiver<Msg>,
+}
+
+/// One connection in fan-out mode: lines and messages, whichever comes
+/// first; the idle deadline runs from the last complete line.
+async fn fan_connection(
+    stream: TcpStream,
+    cfg: &Config,
+    mut stop: watch::Receiver<bool>,
+    mut fan: Fan,
+) -> io::Result<()> {
+    let (r, w) = stream.into_split();
+    let mut reader = BufReader::new(r);
+    let mut writer = BufWriter::new(w);
+    let mut line = Vec::new();
+    let limit = cfg.max_line + 2;
+    let mut deadline = cfg.idle.map(|idle| Instant::now() + idle);
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    loop {
+        // `read_until` keeps what it read if the select drops it, so a line
+        // cut by a message goes on where it was.
+        let room = limit.saturating_sub(line.len()) as u64;
+        let mut limited = (&mut reader).take(room);
+        tokio::select! {
+            _ = stop.changed() => return bye(&mut writer, b"BYE shutdown\n").await,
+            _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
+                return bye(&mut writer, b"BYE idle\n").await;
+            }
+            msg = fan.rx.recv() => match msg {
+                Ok((from, msg)) => {
+                    if from != fan.id {
+                        writer.write_all(&msg).await?;
+                    }
+                    loop {
+                        match fan.rx.try_recv() {
+                            Ok((from, msg)) if from != fan.id => writer.write_all(&msg).await?,
+                            Ok(_) => {}
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                                return bye(&mut writer, b"BYE slow\n").await;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    writer.flush().await?;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return bye(&mut writer, b"BYE slow\n").await;
+                }
+                Err(broadcast::error::RecvError::Closed) => return writer.flush().await,
+            },
+            n = limited.read_until(b'\n', &mut line) => {
+                let n = n?;
+                let complete = line.last() == Some(&b'\n');
+                if n == 0 || (!complete && line.len() < limit) {
+                    // End of stream (perhaps in the middle of a line).
+                    return writer.flush().await;
+                }
+                let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                let body = body.strip_suffix(b"\r").unwrap_or(body);
+                if body.len() > cfg.max_line || !complete {
+                    return bye(&mut writer, b"ERR line-too-long\n").await;
+                }
+                deadline = cfg.idle.map(|idle| Instant::now() + idle);
+                if let Some(text) = body.strip_prefix(b"PUB").filter(|t| t.is_empty() || t[0] == b' ') {
+                    let text = text.strip_prefix(b" ").unwrap_or(text);
+                    let mut msg = Vec::with_capacity(text.len() + 5);
+                    msg.extend_from_slice(b"MSG ");
+                    msg.extend_from_slice(text);
+                    msg.push(b'\n');
+                    let n = fan.tx.send((fan.id, msg.into())).map_or(0, |r| r - 1);
+                    writer.write_all(format!("OK {n}\n").as_bytes()).await?;
+                } else if !reply(body, &mut writer).await? {
+                    return bye(&mut writer, b"BYE quit\n").await;
+                }
+                line.clear();
+                if limited.get_ref().buffer().is_empty() {
+                    writer.flush().await?;
+                }
+            }
         }
     }
 }

@@ -4,6 +4,9 @@
 //! `cargo bench --bench capacity` (add `-- --quick` for a fast check, or
 //! `-- --report-only` to print the table and plot again from the last run's
 //! JSON files; with `--quick` the sizes in the table are the quick ones).
+//! `-- --fanout` runs the fan-out benchmark instead (`fanout.rs`: vigil's
+//! `examples/fanout`, the baseline and the floor in fan-out mode, 19,000
+//! subscribers; with `--quick`, 2,000).
 //! `VIGIL_EXTRA_FLAGS="--metrics 127.0.0.1:0"` adds flags to every vigil
 //! server (here: to measure what serving metrics costs). The full run ends
 //! with the box scenario at 100,000 connections (`scripts/box.sh`, several
@@ -31,6 +34,8 @@ mod floor;
 mod tokio_server;
 
 mod box_scale;
+mod fanout;
+mod fanout_table;
 mod figures;
 mod machine;
 mod plan;
@@ -81,6 +86,11 @@ fn main() {
         "capacity: {machine}; pinning: {pin}; output in {}",
         out.display()
     );
+    if args.iter().any(|a| a == "--fanout") {
+        let plan = fanout::Plan::from_args(&args, quick);
+        println!("\n{}", fanout::run(&plan, &out, pin, report_only, &machine));
+        return;
+    }
 
     // Rounds alternate the servers so that noise from the rest of the
     // machine falls on both; the table shows the median of the rounds.

@@ -263,7 +263,7 @@ impl Case {
                 o.duration = duration;
                 o.interval = self.interval;
             }
-            Scenario::Storm | Scenario::Rolling => {}
+            Scenario::Storm | Scenario::Rolling | Scenario::Fanout => {}
         }
         o
     }

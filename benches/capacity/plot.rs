@@ -1,5 +1,6 @@
-//! A hand-written SVG: the cumulative distribution of reap lateness, one
-//! curve per server, with the target as a dashed line.
+//! A hand-written SVG: the cumulative distribution of reap lateness (or,
+//! with other labels, of any figure in ms), one curve per server, with the
+//! target as a dashed line.
 
 use std::fmt::Write as _;
 
@@ -72,8 +73,27 @@ fn y(p: f64) -> f64 {
     H - B - p * (H - T - B)
 }
 
+/// The words of a plot.
+pub struct Labels<'a> {
+    pub title: &'a str,
+    pub x_axis: &'a str,
+    /// Before the target's value, e.g. `target p99`.
+    pub target: &'a str,
+}
+
 /// The plot of `curves` against the lateness target `target` (ms).
 pub fn lateness_svg(curves: &[Curve<'_>], target: f64) -> String {
+    let labels = Labels {
+        title: "Reap lateness: BYE idle after the deadline (CDF)",
+        x_axis: "lateness (ms)",
+        target: "target p99",
+    };
+    cdf_svg(curves, target, &labels)
+}
+
+/// The cumulative distribution of each curve's samples (ms), with a dashed
+/// line at `target` (ms).
+pub fn cdf_svg(curves: &[Curve<'_>], target: f64, labels: &Labels<'_>) -> String {
     let scale = Scale::fit(
         curves.iter().flat_map(|c| c.samples.iter().copied()),
         target,
@@ -86,8 +106,9 @@ pub fn lateness_svg(curves: &[Curve<'_>], target: f64) -> String {
     let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="18" text-anchor="middle" font-size="14">Reap lateness: BYE idle after the deadline (CDF)</text>"#,
-        W / 2.0
+        r#"<text x="{}" y="18" text-anchor="middle" font-size="14">{}</text>"#,
+        W / 2.0,
+        labels.title
     );
     for i in 0..=4 {
         let p = f64::from(i) / 4.0;
@@ -112,16 +133,18 @@ pub fn lateness_svg(curves: &[Curve<'_>], target: f64) -> String {
     }
     let _ = writeln!(
         s,
-        r#"<text x="{}" y="{}" text-anchor="middle">lateness (ms)</text>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
         (L + W - R) / 2.0,
-        H - 12.0
+        H - 12.0,
+        labels.x_axis
     );
     let _ = writeln!(
         s,
-        r##"<line x1="{x:.1}" x2="{x:.1}" y1="{T}" y2="{}" stroke="#c00" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" fill="#c00">target p99 {target} ms</text>"##,
+        r##"<line x1="{x:.1}" x2="{x:.1}" y1="{T}" y2="{}" stroke="#c00" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" fill="#c00">{} {target} ms</text>"##,
         H - B,
         scale.x(target) + 4.0,
         T + 14.0,
+        labels.target,
         x = scale.x(target)
     );
     for (i, c) in curves.iter().enumerate() {

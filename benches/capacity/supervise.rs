@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use vigil::load::Report;
+use vigil::load::{Options, Report};
 
 use crate::plan::{Case, ServerKind, Sizes};
 
@@ -27,12 +27,18 @@ impl Server {
     /// Starts `kind` on `127.0.0.1:0` with `flags` (on CPU 0 with `pin`)
     /// and waits for its `listening on` line.
     pub fn start(kind: ServerKind, flags: &[String], pin: bool) -> Server {
+        Server::start_exe(kind, VIGIL, flags, pin)
+    }
+
+    /// As [`Server::start`], with `vigil` as vigil's program (e.g. the
+    /// fan-out example).
+    pub fn start_exe(kind: ServerKind, vigil: &str, flags: &[String], pin: bool) -> Server {
         let mut argv: Vec<String> = Vec::new();
         if pin {
             argv.extend([TASKSET.into(), "-c".into(), "0".into()]);
         }
         match kind {
-            ServerKind::Vigil => argv.push(VIGIL.into()),
+            ServerKind::Vigil => argv.push(vigil.into()),
             ServerKind::Baseline | ServerKind::Floor => {
                 let exe = std::env::current_exe().expect("own path");
                 argv.push(exe.display().to_string());
@@ -134,15 +140,29 @@ pub fn run_case(
 ) -> Option<Report> {
     let flags = case.server_flags(kind);
     let server = Server::start(kind, &flags, pin);
+    let opts = case.options(sizes, server.addr.parse().expect("server address"));
+    run_load(&server, kind, case.name, opts, &flags, pin, json)
+}
+
+/// Runs `vigil-load` with `opts` (the case `name`) against `server` (a
+/// `kind` started with `flags`) and returns the report it wrote to `json`.
+pub fn run_load(
+    server: &Server,
+    kind: ServerKind,
+    name: &str,
+    mut opts: Options,
+    flags: &[String],
+    pin: bool,
+    json: &Path,
+) -> Option<Report> {
     let _ = std::fs::remove_file(json);
-    let mut opts = case.options(sizes, server.addr.parse().expect("server address"));
     opts.server_pid = Some(server.pid());
     opts.label = kind.name().into();
     opts.json = Some(json.to_path_buf());
     eprintln!(
         "capacity: {} {} on {} (server flags: {})",
         kind.name(),
-        case.name,
+        name,
         server.addr,
         flags.join(" ")
     );
@@ -183,12 +203,10 @@ pub fn run_case(
     }
     if !status.success() {
         eprintln!(
-            "capacity: vigil-load {} against {} failed: {status}",
-            case.name,
+            "capacity: vigil-load {name} against {} failed: {status}",
             kind.name()
         );
     }
-    drop(server);
     read_report(json)
 }
 

@@ -6,7 +6,7 @@
 //!   back for programs that start it (the capacity benchmark, `--procs`).
 //! - [`run`] runs a scenario and returns its [`Report`]: one struct of
 //!   figures per scenario ([`Hold`], [`Heartbeat`], [`Reap`], [`Keepalive`],
-//!   [`Storm`], [`Rolling`]).
+//!   [`Storm`], [`Rolling`], [`Fanout`]).
 //! - [`Report::write_json`] and [`Report::read_json`] are the one JSON
 //!   writer and reader, used by `vigil-load`, by `--procs` to add up its
 //!   processes' reports, and by the capacity benchmark.
@@ -50,8 +50,8 @@ pub use options::{Options, Scenario};
 pub use parts::{Closes, Cpu, Opening, Spread, StoppedBy};
 pub use report::{Figures, Procs, Report, WholeRun};
 pub use scenarios::{
-    Heartbeat, HeartbeatServer, Hold, HoldServer, Keepalive, KeepaliveServer, Reap, Rolling, Storm,
-    TcpCounters,
+    Deliveries, Fanout, FanoutLatency, FanoutMemory, FanoutThroughput, Heartbeat, HeartbeatServer,
+    Hold, HoldServer, Keepalive, KeepaliveServer, Reap, Rolling, Storm, TcpCounters,
 };
 
 /// Runs `opts.scenario` and returns what it measured.
@@ -64,8 +64,16 @@ pub use scenarios::{
 /// # Errors
 ///
 /// No poll, an impossible setting (several sources for a server off
-/// 127.x), or, with `procs`, no process that could be started or reported.
+/// 127.x, `fanout` with `procs`), or, with `procs`, no process that could
+/// be started or reported.
 pub fn run(opts: &Options) -> io::Result<Report> {
+    if opts.procs > 1 && opts.scenario == Scenario::Fanout {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "fanout runs in one process (its publisher, pinger and subscribers share one clock): \
+             at most about 19,980 subscribers under a limit of 20,000 files",
+        ));
+    }
     if opts.procs > 1 {
         multi::run(opts, &std::env::current_exe()?)
     } else {

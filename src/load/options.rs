@@ -90,6 +90,24 @@ pub struct Options {
     #[arg(long, value_parser = parse_duration)]
     pub keepalive: Option<Duration>,
 
+    /// fanout: messages of the latency phase, one every `--gap`.
+    #[arg(long, default_value_t = 50)]
+    pub messages: usize,
+
+    /// fanout: time between two messages of the latency phase.
+    #[arg(long, value_parser = parse_duration, default_value = "100ms")]
+    pub gap: Duration,
+
+    /// fanout: messages of the throughput phase, each sent on the previous
+    /// one's `OK`.
+    #[arg(long, default_value_t = 300)]
+    pub burst: usize,
+
+    /// fanout: bytes of each message's text (at least 11: a sequence number
+    /// and a space).
+    #[arg(long, default_value_t = 64)]
+    pub payload: usize,
+
     /// Give up on connects still pending after this long.
     #[arg(long, value_parser = parse_duration, default_value = "20s")]
     pub connect_timeout: Duration,
@@ -145,6 +163,10 @@ impl Options {
             format!("--grace={}", ms(self.grace)),
             format!("--interval={}", ms(self.interval)),
             format!("--rate={}", self.rate),
+            format!("--messages={}", self.messages),
+            format!("--gap={}", ms(self.gap)),
+            format!("--burst={}", self.burst),
+            format!("--payload={}", self.payload),
             format!("--connect-timeout={}", ms(self.connect_timeout)),
             format!("--label={}", self.label),
             format!("--procs={}", self.procs),
@@ -181,6 +203,11 @@ pub enum Scenario {
     /// shutdown`, plus `--rate` new connects a second: refused, reset and
     /// lost counts across a rolling restart.
     Rolling,
+    /// N subscribers heartbeat every interval while one publisher sends
+    /// `PUB`s to the fan-out example (`MSG` to every other connection, `OK
+    /// <n>` to the sender): last-delivery latency, deliveries per second,
+    /// server CPU per delivery, and every delivery accounted for.
+    Fanout,
 }
 
 impl Scenario {
@@ -199,6 +226,7 @@ impl Scenario {
             Scenario::Keepalive => "keepalive",
             Scenario::Storm => "storm",
             Scenario::Rolling => "rolling",
+            Scenario::Fanout => "fanout",
         }
     }
 }
@@ -223,6 +251,10 @@ mod tests {
         opts.server_pid = Some(42);
         opts.json = Some(PathBuf::from("/tmp/x.json"));
         opts.label = "floor".into();
+        opts.messages = 5;
+        opts.gap = Duration::from_millis(20);
+        opts.burst = 9;
+        opts.payload = 100;
         let mut argv = vec!["vigil-load".to_string()];
         argv.extend(opts.to_args());
         assert_eq!(Cli::parse_from(argv).opts, opts);

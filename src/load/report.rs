@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::options::Scenario;
 use super::parts::{Cpu, Opening, StoppedBy};
 use super::rows::Rows;
+use super::scenarios::fanout_figures::Fanout;
 use super::scenarios::heartbeat::Heartbeat;
 use super::scenarios::hold::Hold;
 use super::scenarios::keepalive::Keepalive;
@@ -66,6 +67,8 @@ pub enum Figures {
     Storm(Storm),
     /// See [`Rolling`].
     Rolling(Rolling),
+    /// See [`Fanout`].
+    Fanout(Fanout),
 }
 
 impl Figures {
@@ -78,6 +81,7 @@ impl Figures {
             Figures::Keepalive(_) => Scenario::Keepalive,
             Figures::Storm(_) => Scenario::Storm,
             Figures::Rolling(_) => Scenario::Rolling,
+            Figures::Fanout(_) => Scenario::Fanout,
         }
     }
 
@@ -90,6 +94,7 @@ impl Figures {
             Figures::Keepalive(f) => &f.opening,
             Figures::Storm(f) => &f.opening,
             Figures::Rolling(f) => &f.opening,
+            Figures::Fanout(f) => &f.opening,
         }
     }
 
@@ -116,6 +121,7 @@ impl Figures {
             Figures::Keepalive(f) => f.rows(t),
             Figures::Storm(f) => f.rows(t),
             Figures::Rolling(f) => f.rows(t),
+            Figures::Fanout(f) => f.rows(t),
         }
     }
 }
@@ -165,6 +171,14 @@ impl Report {
     pub fn rolling(&self) -> Option<&Rolling> {
         match &self.figures {
             Figures::Rolling(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The fan-out figures, if this is a fanout run.
+    pub fn fanout(&self) -> Option<&Fanout> {
+        match &self.figures {
+            Figures::Fanout(f) => Some(f),
             _ => None,
         }
     }

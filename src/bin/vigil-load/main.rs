@@ -2,7 +2,7 @@
 //!
 //! One process, one thread, one mio `Poll`: it opens and holds many
 //! connections and runs one scenario (`hold`, `heartbeat`, `reap`,
-//! `keepalive`, `storm`, `rolling`), printing a table on stdout and, with
+//! `keepalive`, `storm`, `rolling`, `fanout`), printing a table on stdout and, with
 //! `--json FILE`, every raw figure. With `--server-pid` it also reads the server's memory, CPU
 //! time, context switches and open files from `/proc`. The machinery is the
 //! library's [`vigil::load`].

@@ -1,6 +1,9 @@
 //! The scenarios: each runs against a [`Pool`] and returns its own
 //! typed figures inside a [`Report`].
 
+pub(crate) mod fanout;
+pub(crate) mod fanout_figures;
+pub(crate) mod fanout_ledger;
 pub(crate) mod heartbeat;
 pub(crate) mod hold;
 pub(crate) mod keepalive;
@@ -10,6 +13,8 @@ pub(crate) mod storm;
 
 use std::io;
 
+pub use fanout_figures::{Fanout, FanoutLatency, FanoutMemory, FanoutThroughput};
+pub use fanout_ledger::Deliveries;
 pub use heartbeat::{Heartbeat, HeartbeatServer};
 pub use hold::{Hold, HoldServer};
 pub use keepalive::{Keepalive, KeepaliveServer};
@@ -40,6 +45,7 @@ pub(crate) fn run(args: &Options) -> io::Result<Report> {
         Scenario::Keepalive => keepalive::run(args, &mut pool),
         Scenario::Storm => storm::run(args, &mut pool),
         Scenario::Rolling => rolling::run(args, &mut pool),
+        Scenario::Fanout => fanout::run(args, &mut pool),
     };
     pool.close_all();
     report

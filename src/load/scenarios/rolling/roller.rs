@@ -230,6 +230,7 @@ impl Roller {
             Ev::Connected(k, _)
             | Ev::ConnectFailed(k, _)
             | Ev::Msg(k, _, _)
+            | Ev::Fan(k, _, _)
             | Ev::Closed(k, _, _) => k,
         };
         if !self.links.get(key).is_some_and(|l| l.alive) {
@@ -254,7 +255,7 @@ impl Roller {
             Ev::Msg(key, Reply::Pong(_), at) => self.on_pong(pool, key, at),
             Ev::Msg(key, Reply::Bye(bye), at) => self.on_line(pool, key, Some(bye), at),
             Ev::Msg(key, Reply::Err, at) => self.on_line(pool, key, None, at),
-            Ev::Msg(..) => {}
+            Ev::Msg(..) | Ev::Fan(..) => {}
             Ev::Closed(key, _, error) => {
                 let l = self.links[key];
                 let reset = error == Some(ErrorKind::ConnectionReset);
