@@ -73,10 +73,11 @@ pub enum BusEvent<T = u64> {
         receivers: u64,
     },
     /// A publish that will never be answered: the bus went down before it
-    /// was sent, Redis did not answer within [`PUBLISH_DEADLINE`](crate::bus::PUBLISH_DEADLINE),
-    /// the connection broke after it was sent (whether it reached anyone is
-    /// unknown), or Redis refused it. It is never retried, so never
-    /// delivered twice.
+    /// was sent (it went nowhere), Redis did not answer within
+    /// [`PUBLISH_DEADLINE`](crate::bus::PUBLISH_DEADLINE) or the connection
+    /// broke after it was sent (whether it reached anyone is unknown: a
+    /// Redis that hung may still deliver it when it wakes), or Redis refused
+    /// it. It is never retried, so never delivered twice.
     PublishFailed {
         /// The token given to [`publish`](crate::bus::Bus::publish).
         token: T,
@@ -98,7 +99,9 @@ pub enum BusEvent<T = u64> {
 pub enum PublishFailure {
     /// The bus went down before the publish was sent; it went nowhere.
     Down,
-    /// Redis did not answer in time (the connection is then replaced).
+    /// Redis did not answer in time (the connection is then replaced). The
+    /// publish may or may not reach the subscribers (a Redis that hung
+    /// delivers what it had read when it wakes).
     Timeout,
     /// The connection broke while or after the publish was sent: it may or
     /// may not have reached the subscribers.

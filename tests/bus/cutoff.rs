@@ -30,15 +30,19 @@ fn a_subscriber_that_falls_behind_is_cut_off_reconnects_and_is_told() {
     let (publisher, published) = instance(&url, &[]);
 
     // The slow instance: its callback stalls on messages while `stall` is
-    // set. (Each message is below the limit: the backlog is what crosses it.)
-    let stall = Arc::new(AtomicBool::new(false));
+    // set, and says so in `stalled`. (Each message is below the limit: the
+    // backlog is what crosses it.)
+    let stall = Arc::new(AtomicBool::new(true));
+    let stalled = Arc::new(AtomicBool::new(false));
     let (forward, slow_events) = Events::channel();
-    let gate = stall.clone();
+    let (gate, entered) = (stall.clone(), stalled.clone());
     let slow: Bus<u64> = Bus::start(&url.parse().unwrap(), move |event| {
         let since = Instant::now();
-        let message = matches!(event, BusEvent::Message { .. });
-        while message && gate.load(Ordering::Relaxed) && since.elapsed() < PATIENCE {
-            std::thread::sleep(ms(5));
+        if matches!(event, BusEvent::Message { .. }) {
+            entered.store(true, Ordering::Relaxed);
+            while gate.load(Ordering::Relaxed) && since.elapsed() < PATIENCE {
+                std::thread::sleep(ms(5));
+            }
         }
         forward(event);
     })
@@ -49,9 +53,16 @@ fn a_subscriber_that_falls_behind_is_cut_off_reconnects_and_is_told() {
     });
     slow_events.wait_for(PATIENCE, |e| matches!(e, BusEvent::Up).then_some(()));
 
-    // Flood it while it stalls, until Redis reports no receiver: the slow
-    // subscriber's connection is gone.
-    stall.store(true, Ordering::Relaxed);
+    // Its subscriber thread stalls on a first message (so it cannot
+    // reconnect before the flood is over); then flood it until Redis
+    // reports no receiver: the slow subscriber's connection is gone.
+    publisher.publish("room.7", "first", u64::MAX).unwrap();
+    assert_eq!(outcome(&published, u64::MAX, PATIENCE), Ok(1));
+    let waiting = Instant::now();
+    while !stalled.load(Ordering::Relaxed) {
+        assert!(waiting.elapsed() < PATIENCE, "the first message never came");
+        std::thread::sleep(ms(1));
+    }
     let chunk = Bytes::from(vec![b'x'; 512]);
     let started = Instant::now();
     let mut token = 0;

@@ -31,7 +31,7 @@ fn publish_fails(
         Ok(()) => {
             let failed = outcome(events, token, SECOND);
             assert!(failed.is_err(), "{payload} went nowhere, yet: {failed:?}");
-            assert_within(called.elapsed(), ms(0)..=PUBLISH_DEADLINE + ms(50));
+            assert_within(called.elapsed(), ms(0)..=SECOND);
         }
     }
 }
@@ -133,7 +133,7 @@ fn a_redis_that_stops_answering_fails_publishes_within_the_deadline() {
             "never an answer from a stopped Redis"
         );
     }
-    assert_within(called.elapsed(), ms(0)..=PUBLISH_DEADLINE + ms(50));
+    assert_within(called.elapsed(), PUBLISH_DEADLINE..=SECOND);
     a_events.wait_for(SECOND, |e| matches!(e, BusEvent::Down { .. }).then_some(()));
     publish_fails(&a, &a_events, "still nothing", 10);
 
