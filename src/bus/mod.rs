@@ -14,7 +14,8 @@
 //! - [`Bus::subscribe`] and [`Bus::unsubscribe`] change what arrives: a bus
 //!   subscribed to nothing receives nothing, so an instance with no member
 //!   of a group pays nothing for the group's traffic.
-//! - [`Bus::stats`] copies the counters ([`BusStats`]).
+//! - [`Bus::stats`] copies the counters ([`BusStats`]);
+//!   `vigil::metrics::Exposition::bus` renders them (feature `metrics`).
 //!
 //! Behind the `bus` feature (off by default), with the [`redis`] crate's
 //! blocking client.
@@ -58,6 +59,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 mod publisher;
 mod shared;
 mod subscriber;
