@@ -319,7 +319,9 @@ impl<T> Bus<T> {
 
 impl<T> Drop for Bus<T> {
     /// Stops both threads and waits for them: at most about one
-    /// [`IO_TIMEOUT`] or [`PUBLISH_DEADLINE`], plus a callback in progress.
+    /// [`IO_TIMEOUT`] or [`PUBLISH_DEADLINE`], plus a callback in progress
+    /// (so a bus must not be dropped from its own callback: that thread
+    /// would wait for itself).
     fn drop(&mut self) {
         self.shared.stop.store(true, Relaxed);
         let _ = self.commands.send(Command::Stop);
