@@ -32,9 +32,14 @@
 //! command-line code is not part of the library, but the load generator's
 //! machinery is: `vigil::load` (feature `load`, on by default), used by
 //! `vigil-load` and by the capacity benchmark.
+//!
+//! [`bus`] (feature `bus`, off by default) bridges to a Redis pub/sub bus, so
+//! that a fan-out spans processes and boxes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+#[cfg(feature = "bus")]
+pub mod bus;
 mod clock;
 #[cfg(feature = "load")]
 mod duration;

@@ -100,6 +100,14 @@ impl Exposition {
         self.add(LinesCollector(lines.clone()))
     }
 
+    /// A [`Bus`](crate::bus::Bus)'s series (feature `bus`): `bus_up`,
+    /// messages in and out, publish failures and refusals, reconnects,
+    /// cut-offs, downs, the publish-to-answer time.
+    #[cfg(feature = "bus")]
+    pub fn bus(&mut self, stats: &crate::bus::BusStats) -> &mut Exposition {
+        self.add(crate::bus::metrics::BusCollector(stats.clone()))
+    }
+
     /// `<prefix>_build_info{version="..."} 1`.
     pub fn build_info(&mut self, version: &str) -> &mut Exposition {
         self.add(BuildInfo(version.to_owned()))
@@ -462,12 +470,17 @@ impl Collector for ProcessCollector {
     }
 }
 
-fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> fmt::Result {
+pub(crate) fn gauge(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> fmt::Result {
     let metric = ConstGauge::new(value);
     metric.encode(e.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
-fn counter(
+pub(crate) fn counter(
     e: &mut DescriptorEncoder<'_>,
     name: &str,
     unit: Option<&Unit>,
@@ -478,7 +491,7 @@ fn counter(
     metric.encode(e.encode_descriptor(name, help, unit, metric.metric_type())?)
 }
 
-fn histogram(
+pub(crate) fn histogram(
     e: &mut DescriptorEncoder<'_>,
     name: &str,
     unit: Option<&Unit>,

@@ -7,6 +7,8 @@
 //! - [`scrape`]: an HTTP client for the metrics listener and the scraped
 //!   exposition, parsed by a real Prometheus text-format parser.
 //! - [`rng`]: splitmix64, the one seedable random source.
+//! - [`redis`]: a real `redis-server` on a free port (the bus tests), a port
+//!   that never answers, and a receiver for what a callback saw.
 //!
 //! Every wait in here is bounded by [`PATIENCE`]: a test that fails, fails
 //! with a message instead of hanging.
@@ -16,6 +18,7 @@
 pub mod client;
 pub mod in_process;
 pub mod process;
+pub mod redis;
 pub mod rng;
 pub mod scrape;
 
