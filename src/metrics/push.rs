@@ -8,7 +8,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
 use super::counter;
-use crate::Stats;
+use crate::reactor::stats::Stats;
 
 /// Pushes, deliveries, delivered bytes, sends to gone ids, and recipients
 /// skipped by each overflow policy.

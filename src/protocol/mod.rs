@@ -25,6 +25,7 @@ pub(crate) mod codec;
 pub(crate) mod counts;
 pub(crate) mod handler;
 pub(crate) mod keepalive;
+pub(crate) mod log_lines;
 pub(crate) mod partial;
 pub(crate) mod preamble;
 pub(crate) mod proxy;

@@ -10,7 +10,9 @@ use mio::Registry;
 use super::conn::{Conn, ConnIo, Liveness, Timing};
 use super::exchange::READ_INTEREST;
 use super::{interrupted, would_block, Core};
-use crate::{CloseReason, ConnId, Handler};
+use crate::reactor::handler::Handler;
+use crate::reactor::stats::CloseReason;
+use crate::reactor::token::ConnId;
 
 /// Connections accepted per loop iteration at most. A burst of connects
 /// then shares the loop with the connections already open (their reads and

@@ -24,7 +24,7 @@ use std::time::Duration;
 use slab::Slab;
 
 use super::conn::{Timing, NEVER};
-use crate::Context;
+use crate::reactor::handler::Context;
 
 impl Timing {
     /// Sets the application's timer to `span` ticks after tick `now`,
@@ -195,7 +195,7 @@ impl LoopTimers {
 mod tests {
     use super::*;
     use crate::reactor::conn::{Due, Liveness, TickLimits};
-    use crate::CloseReason;
+    use crate::reactor::stats::CloseReason;
 
     const LIMITS: TickLimits = TickLimits {
         idle: 10,

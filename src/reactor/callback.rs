@@ -25,7 +25,10 @@ use super::fanout::Handover;
 use super::handler::Requests;
 use super::push::{Push, Reach, Target};
 use super::{live, Core};
-use crate::{CloseReason, ConnId, Context, Handler, Recipients};
+use crate::reactor::handler::{Context, Handler};
+use crate::reactor::push::Recipients;
+use crate::reactor::stats::CloseReason;
+use crate::reactor::token::ConnId;
 
 impl<S: Default> Core<S> {
     /// Runs `f` with a [`Context`] on `id` if it is open (or, with

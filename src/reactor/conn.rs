@@ -37,8 +37,10 @@ mod input_rate;
 mod linger;
 
 pub(crate) use super::outbound::Output;
+use crate::clock::Clock;
+use crate::reactor::config::Config;
+use crate::reactor::stats::CloseReason;
 use crate::wheel::TimerKey;
-use crate::{Clock, CloseReason, Config};
 pub(crate) use linger::Linger;
 
 /// "Never": a deadline past any tick the reactor will see.

@@ -41,7 +41,9 @@ use mio::Interest;
 
 use super::conn::{ConnIo, Linger, Liveness, Output};
 use super::{interrupted, live, would_block, Core};
-use crate::{CloseReason, ConnId, Handler};
+use crate::reactor::handler::Handler;
+use crate::reactor::stats::CloseReason;
+use crate::reactor::token::ConnId;
 
 /// What a connection is registered for while nothing is queued for it.
 /// Urgent data is asked for too: a read stops short at the urgent mark, and

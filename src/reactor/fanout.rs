@@ -29,7 +29,10 @@ use super::conn::{Liveness, Output};
 use super::exchange::{close_reason, queue, write_some};
 use super::push::{FanOutReport, Target};
 use super::{live, Core};
-use crate::{CloseReason, ConnId, Gone, Handler, OverflowPolicy, Recipients};
+use crate::reactor::handler::Handler;
+use crate::reactor::push::{Gone, OverflowPolicy, Recipients};
+use crate::reactor::stats::CloseReason;
+use crate::reactor::token::ConnId;
 
 /// What became of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,7 +405,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::Config;
+    use crate::reactor::config::Config;
 
     struct Quiet;
     impl Handler for Quiet {

@@ -7,7 +7,8 @@ use crate::clock::Clock;
 use crate::reactor::conn::{TickLimits, Timing};
 use crate::reactor::loop_context::LoopContext;
 use crate::reactor::push::{FanOutReport, Reach};
-use crate::{CloseReason, ConnId, Stats};
+use crate::reactor::stats::{CloseReason, Stats};
+use crate::reactor::token::ConnId;
 
 /// What an embedder writes: the protocol spoken over each connection.
 ///

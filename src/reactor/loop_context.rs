@@ -11,7 +11,8 @@ use super::app_timers::{LoopTimer, LoopTimers};
 use super::conn::{Conn, Liveness};
 use super::push::{Bytes, Gone, Recipients};
 use crate::clock::Clock;
-use crate::{ConnId, Stats};
+use crate::reactor::stats::Stats;
+use crate::reactor::token::ConnId;
 
 /// A push asked for on a [`LoopContext`], carried out when the closure or
 /// callback returns.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::histogram::Histogram;
 use crate::reactor::conn::{Timing, NEVER};
-use crate::{CloseReason, Stats};
+use crate::reactor::stats::{CloseReason, Stats};
 
 /// Reap lateness buckets, in nanoseconds: 100 µs to 1 s.
 pub(crate) static REAP_LATENESS_BOUNDS: [u64; 13] = [

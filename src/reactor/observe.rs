@@ -11,7 +11,9 @@ use mio::net::TcpListener;
 use super::scrape::Scrape;
 use super::token::METRICS_LISTENER;
 use super::{Core, Reactor};
-use crate::{Handler, ReactorMetrics, ScrapeConfig};
+use crate::reactor::handler::Handler;
+use crate::reactor::loop_stats::ReactorMetrics;
+use crate::reactor::scrape::ScrapeConfig;
 
 impl<H: Handler> Reactor<H> {
     /// A copy of every counter: connections, the loop, the timer wheel, the

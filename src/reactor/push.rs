@@ -14,7 +14,8 @@ use slab::Slab;
 
 use super::conn::{Conn, Liveness};
 use super::live_ref;
-use crate::{ConnId, Context};
+use crate::reactor::handler::Context;
+use crate::reactor::token::ConnId;
 
 /// Who a fan-out goes to.
 ///

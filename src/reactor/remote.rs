@@ -50,9 +50,10 @@ use super::loop_context::{LoopContext, Push};
 use super::push::{Bytes, Recipients};
 use super::shutdown::ShutdownHandle;
 use super::{Core, Reactor};
-use crate::{ConnId, Handler};
+use crate::reactor::handler::Handler;
+use crate::reactor::token::ConnId;
 
-mod error;
+pub(crate) mod error;
 pub use error::HandleError;
 
 /// How long after the last message the loop keeps polling without

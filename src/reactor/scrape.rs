@@ -23,8 +23,8 @@ use mio::{Interest, Registry, Token};
 use slab::Slab;
 
 use crate::reactor::accept::{Acceptor, Retry, Take};
+use crate::reactor::loop_stats::ReactorMetrics;
 use crate::reactor::token::{scrape_slot, scrape_token, METRICS_LISTENER, SCRAPE_SLOTS};
-use crate::ReactorMetrics;
 
 /// The `Content-Type` of the Prometheus text exposition format, version
 /// 0.0.4: what Prometheus expects from a `/metrics` endpoint.
@@ -142,7 +142,7 @@ impl<H> Scrape<H> {
     }
 
     /// The metrics listener's readiness event: takes waiting scrapers.
-    pub(crate) fn on_ready(&mut self, registry: &Registry, now: Instant, retry: Retry) {
+    pub(super) fn on_ready(&mut self, registry: &Registry, now: Instant, retry: Retry) {
         self.acceptor.on_ready();
         self.accept(registry, now, retry);
     }
@@ -240,7 +240,7 @@ impl<H> Scrape<H> {
 
     /// Accepts scrapers left in the backlog (at the limit, or while
     /// accepting was paused) once a slot is free and the pause is over.
-    pub(crate) fn accept_backlog(
+    pub(super) fn accept_backlog(
         &mut self,
         registry: &Registry,
         now: Instant,

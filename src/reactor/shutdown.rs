@@ -11,7 +11,7 @@ use mio::{Interest, Waker};
 
 use super::token::SHUTDOWN_SOURCE;
 use super::{Core, Reactor};
-use crate::Handler;
+use crate::reactor::handler::Handler;
 
 /// Stops a running [`Reactor`](crate::Reactor) from any thread.
 ///

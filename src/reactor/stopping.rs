@@ -6,8 +6,10 @@
 use super::conn::Liveness;
 use super::Core;
 #[cfg(doc)]
-use crate::Config;
-use crate::{CloseReason, ConnId, Handler};
+use crate::reactor::config::Config;
+use crate::reactor::handler::Handler;
+use crate::reactor::stats::CloseReason;
+use crate::reactor::token::ConnId;
 
 /// A reactor that is shutting down.
 #[derive(Debug)]

@@ -3,7 +3,8 @@
 
 use super::conn::{Due, Liveness, NEVER};
 use super::{live, loop_stats, Core};
-use crate::{ConnId, Handler};
+use crate::reactor::handler::Handler;
+use crate::reactor::token::ConnId;
 
 impl<S: Default> Core<S> {
     /// Makes the registered deadline no later than the true one.
