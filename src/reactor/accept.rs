@@ -277,6 +277,7 @@ impl<S: Default> Core<S> {
                 timer: None,
                 on_deferred_list: false,
                 read_to_block: false,
+                corked_at: 0,
                 liveness: Liveness::Serving(Timing::accepted(self.now, &self.limits)),
                 output: None,
             },

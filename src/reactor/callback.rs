@@ -151,12 +151,15 @@ impl<S: Default> Core<S> {
                 Recipients::All => true,
                 Recipients::List(ids) => ids.contains(&id),
             };
-            let upper = match &to {
-                Recipients::List(ids) => ids.len(),
-                _ => self.stats.open as usize,
+            // Done within this turn, before the callback's next bytes, so
+            // that its reply needs no hold: a list within the write budget,
+            // every connection within the visits (written at once while the
+            // budget lasts, corked after: `src/reactor/cork.rs`).
+            let room = match &to {
+                Recipients::List(ids) => ids.len() <= self.fan.budget_left,
+                _ => self.stats.open as usize <= self.fan.visits_left,
             };
-            let at_once =
-                !self.fan.running && self.fan.jobs.is_empty() && upper <= self.fan.budget_left;
+            let at_once = !self.fan.running && self.fan.jobs.is_empty() && room;
             if reaches_self || (reply && !at_once) {
                 self.emit(id, &mut out, &mut result);
             }
@@ -167,8 +170,8 @@ impl<S: Default> Core<S> {
             }
             self.enqueue(payload, Target::Many(to), None);
             let mut job = self.fan.jobs.pop_back().expect("just queued");
-            let (used, _) = self.run_job(handler, &mut job, usize::MAX);
-            self.fan.budget_left = self.fan.budget_left.saturating_sub(used);
+            let done = self.run_job(handler, &mut job);
+            debug_assert!(done, "a fan-out within the visits left is done at once");
             if reply {
                 let report = job.report();
                 let requests = self.run_callback(handler, id, false, |h, cx, state| {

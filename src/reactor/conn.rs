@@ -323,6 +323,10 @@ pub(crate) struct ConnIo {
     /// FIN, an error or urgent data (a read stops short at the urgent mark),
     /// and reading goes on until `WouldBlock` or EOF, across deferred turns.
     pub(crate) read_to_block: bool,
+    /// The sequence number of the first fan-out this connection is owed
+    /// while corked, 0 while not (`src/reactor/cork.rs`); a corked
+    /// connection has no `output`.
+    pub(crate) corked_at: u32,
     pub(crate) liveness: Liveness,
     /// `None` while everything written so far reached the socket; writable
     /// interest is registered exactly while this is `Some`.

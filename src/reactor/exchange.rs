@@ -169,9 +169,14 @@ impl<S: Default> Core<S> {
         }
         let max_output = self.config.max_output;
         let high = self.config.high_water;
-        let Some(conn) = live(&mut self.conns, id) else {
+        let Some(mut conn) = live(&mut self.conns, id) else {
             return Ok(());
         };
+        if conn.io.corked_at != 0 {
+            // What it is owed goes before the reply.
+            self.uncork(id)?;
+            conn = &mut self.conns[id.key()];
+        }
         let io = &mut conn.io;
         match io.output.as_deref_mut() {
             Some(out) if out.len() + bytes.len() > max_output => Err(CloseReason::SlowReader),
@@ -267,6 +272,7 @@ impl<S: Default> Core<S> {
         let broken = matches!(reason, CloseReason::Reset | CloseReason::Io);
         if broken {
             self.write_buf.clear();
+            self.forget_owed(id);
             if let Some(conn) = live(&mut self.conns, id) {
                 conn.io.output = None;
             }
@@ -283,6 +289,9 @@ impl<S: Default> Core<S> {
     /// Starts the close sequence of `id` (already counted) with the bytes in
     /// the write buffer as its last words.
     pub(super) fn begin_close(&mut self, id: ConnId, input_closed: bool) {
+        // What it is owed goes before its last words (a failed socket is
+        // found out by the close sequence; past max_output it is queued).
+        let _ = self.uncork(id);
         let Some(conn) = live(&mut self.conns, id) else {
             return;
         };

@@ -26,6 +26,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::conn::{Liveness, Output};
+use super::cork::{CorkLog, Corked, VISITS_PER_WRITE};
 use super::exchange::{close_reason, queue, write_some};
 use super::push::{FanOutReport, Target};
 use super::{live, Core};
@@ -60,6 +61,9 @@ pub(super) struct Job {
     /// Who gets `on_fan_out_done`, with the place held in its output.
     reply_to: Option<ConnId>,
     report: FanOutReport,
+    /// Its sequence number in the cork log, once started (a fan-out to
+    /// every connection; 0: none).
+    seq: u32,
 }
 
 impl Job {
@@ -73,8 +77,15 @@ impl Job {
 #[derive(Debug, Default)]
 pub(super) struct FanOuts {
     pub(super) jobs: VecDeque<Job>,
-    /// Deliveries this loop turn may still make.
+    /// Writes this loop turn may still make: deliveries straight to a
+    /// socket and flushes of corked queues.
     pub(super) budget_left: usize,
+    /// Recipients this loop turn's fan-outs may still visit (a visit past
+    /// the write budget queues the payload: no system call).
+    pub(super) visits_left: usize,
+    /// The fan-outs corked recipients may owe, and the corked recipients,
+    /// each flushed with one `writev` in a later turn.
+    pub(super) cork: CorkLog,
     /// `run_fan_outs` is on the stack (a callback it made asked for more).
     pub(super) running: bool,
     /// Scratch buffers of `carry_out`, kept for their capacity.
@@ -142,12 +153,15 @@ impl<S: Default> Core<S> {
             newer_from: self.next_generation,
             reply_to,
             report: FanOutReport::default(),
+            seq: 0,
         });
     }
 
     /// A new loop turn: a new budget.
     pub(super) fn refill_fan_out_budget(&mut self) {
-        self.fan.budget_left = self.config.fan_out_budget.max(1);
+        let budget = self.config.fan_out_budget.max(1);
+        self.fan.budget_left = budget;
+        self.fan.visits_left = budget.saturating_mul(VISITS_PER_WRITE);
     }
 
     /// Runs queued jobs until they are done or this turn's budget is spent.
@@ -156,14 +170,13 @@ impl<S: Default> Core<S> {
             return;
         }
         self.fan.running = true;
-        while self.fan.budget_left > 0 {
+        // Corked queues hold older pushes than any job: flushed first.
+        self.flush_corked(handler);
+        while self.fan.visits_left > 0 {
             let Some(mut job) = self.fan.jobs.pop_front() else {
                 break;
             };
-            let limit = self.fan.budget_left;
-            let (used, done) = self.run_job(handler, &mut job, limit);
-            self.fan.budget_left -= used;
-            if done {
+            if self.run_job(handler, &mut job) {
                 self.complete(handler, job);
             } else {
                 self.fan.jobs.push_front(job);
@@ -172,21 +185,45 @@ impl<S: Default> Core<S> {
         self.fan.running = false;
     }
 
-    /// Hands `job`'s payload to at most `limit` more recipients. Returns
-    /// how many it reached and whether the job is done.
-    pub(super) fn run_job<H: Handler<Conn = S>>(
-        &mut self,
-        handler: &mut H,
-        job: &mut Job,
-        limit: usize,
-    ) -> (usize, bool) {
-        let mut used = 0;
-        while used < limit {
+    /// Hands `job`'s payload to more recipients, while this turn's visits
+    /// last. A fan-out to every connection writes straight to the socket
+    /// while the write budget lasts and corks recipients after
+    /// (`src/reactor/cork.rs`); a send or a fan-out to a list writes while
+    /// the budget lasts. Returns whether the job is done.
+    pub(super) fn run_job<H: Handler<Conn = S>>(&mut self, handler: &mut H, job: &mut Job) -> bool {
+        let logged = match &job.to {
+            Target::Many(Recipients::All) => Some(None),
+            Target::Many(Recipients::AllBut(but)) => Some(Some(*but)),
+            _ => None,
+        };
+        if let (Some(skip), 0) = (logged, job.seq) {
+            job.seq = self.fan.cork.start(&job.payload, skip);
+        }
+        while self.fan.visits_left > 0 && (logged.is_some() || self.fan.budget_left > 0) {
             let Some(id) = self.next_recipient(job) else {
-                return (used, true);
+                if job.seq != 0 {
+                    self.fan_out_logged_done(job.seq);
+                }
+                return true;
             };
-            used += 1;
-            let outcome = self.hand_over(handler, id, &job.payload);
+            self.fan.visits_left -= 1;
+            let outcome = if job.seq == 0 {
+                self.hand_over(handler, id, &job.payload)
+            } else {
+                let seq = job.seq;
+                let len = job.payload.len();
+                let outcome = match self.visit_corked(id, seq, len, self.fan.budget_left == 0) {
+                    Ok(Corked::Owed | Corked::Now) => {
+                        self.stats.deliveries += 1;
+                        self.stats.push_bytes += len as u64;
+                        Handover::Delivered
+                    }
+                    Ok(Corked::No) => self.hand_over(handler, id, &job.payload),
+                    Err(reason) => self.closed_by_push(handler, id, reason),
+                };
+                self.fan.cork.visited(seq, job.cursor);
+                outcome
+            };
             let report = &mut job.report;
             match outcome {
                 Handover::Delivered => report.delivered += 1,
@@ -199,7 +236,25 @@ impl<S: Default> Core<S> {
                 }
             }
         }
-        (used, self.peek_done(job))
+        let done = self.peek_done(job);
+        if done && job.seq != 0 {
+            self.fan_out_logged_done(job.seq);
+        }
+        done
+    }
+
+    /// Closes `id` for `reason`, met while pushing to it.
+    fn closed_by_push<H: Handler<Conn = S>>(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+        reason: CloseReason,
+    ) -> Handover {
+        if reason == CloseReason::SlowReader {
+            self.stats.push_closed += 1;
+        }
+        self.close(handler, id, reason);
+        Handover::Closed
     }
 
     /// The job's next recipient, advancing its cursor.
@@ -310,6 +365,8 @@ impl<S: Default> Core<S> {
     /// Puts a hold at the end of `id`'s output (creating the queue).
     /// Returns false if `id` is gone.
     pub(super) fn hold_place(&mut self, id: ConnId) -> bool {
+        // Past max_output its next write closes it: the owed are queued.
+        let _ = self.uncork(id);
         let Some(conn) = live(&mut self.conns, id) else {
             return false;
         };
@@ -327,15 +384,19 @@ impl<S: Default> Core<S> {
         true
     }
 
-    /// Hands `payload` to the open connection `id`: straight to its socket
-    /// if nothing is queued for it, else appended to its queue, within
-    /// `max_output` and the overflow policy.
+    /// Hands `payload` to the open connection `id`: appended to its queue
+    /// if output is queued for it, else straight to its socket (a unit of
+    /// the write budget), within `max_output` and the overflow policy. A
+    /// corked connection is first given what it is owed.
     pub(super) fn hand_over<H: Handler<Conn = S>>(
         &mut self,
         handler: &mut H,
         id: ConnId,
         payload: &Bytes,
     ) -> Handover {
+        if let Err(reason) = self.uncork(id) {
+            return self.closed_by_push(handler, id, reason);
+        }
         let Some(conn) = live(&mut self.conns, id) else {
             return Handover::Gone;
         };
@@ -347,6 +408,9 @@ impl<S: Default> Core<S> {
         let policy = self.config.overflow;
         let io = &mut conn.io;
         let len = payload.len();
+        if io.output.is_none() {
+            self.fan.budget_left = self.fan.budget_left.saturating_sub(1);
+        }
         let result = match io.output.as_deref_mut() {
             Some(out) if out.len() + len > max_output => match policy {
                 OverflowPolicy::Close => Err(CloseReason::SlowReader),
@@ -387,13 +451,7 @@ impl<S: Default> Core<S> {
                 self.stats.push_bytes += len as u64;
                 Handover::Delivered
             }
-            Err(reason) => {
-                if reason == CloseReason::SlowReader {
-                    self.stats.push_closed += 1;
-                }
-                self.close(handler, id, reason);
-                Handover::Closed
-            }
+            Err(reason) => self.closed_by_push(handler, id, reason),
         }
     }
 }

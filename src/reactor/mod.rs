@@ -37,6 +37,7 @@ pub(crate) mod app_timers;
 mod callback;
 pub(crate) mod config;
 mod conn;
+mod cork;
 mod exchange;
 mod fanout;
 pub(crate) mod handler;
@@ -375,7 +376,11 @@ impl<S: Default> Core<S> {
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
-        if !self.deferred.is_empty() || self.acceptor.wants_turn() || !self.fan.jobs.is_empty() {
+        if !self.deferred.is_empty()
+            || self.acceptor.wants_turn()
+            || !self.fan.jobs.is_empty()
+            || self.fan.cork.waiting()
+        {
             return Some(Duration::ZERO);
         }
         let next = [

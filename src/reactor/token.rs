@@ -150,6 +150,7 @@ mod tests {
                 timer: None,
                 on_deferred_list: false,
                 read_to_block: false,
+                corked_at: 0,
                 liveness: Liveness::Serving(Timing::accepted(0, &TickLimits::default())),
                 output: None,
             },

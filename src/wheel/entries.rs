@@ -79,7 +79,11 @@ impl<T> Entries<T> {
             let State::Vacant { generation } = cell.state else {
                 unreachable!("free list points at a live entry");
             };
-            let generation = generation.wrapping_add(1);
+            // Never 0: keys keep a niche, so `Option<TimerKey>` is 8 bytes.
+            let generation = match generation.wrapping_add(1) {
+                0 => 1,
+                g => g,
+            };
             self.free = cell.next;
             cell.next = NIL;
             cell.prev = NIL;
@@ -100,12 +104,12 @@ impl<T> Entries<T> {
                 prev: NIL,
                 state: State::Occupied {
                     loc,
-                    generation: 0,
+                    generation: 1,
                     deadline,
                     value,
                 },
             });
-            (index, 0)
+            (index, 1)
         }
     }
 

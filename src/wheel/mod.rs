@@ -11,6 +11,7 @@ mod level;
 pub use expire::Expire;
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 use entries::{Entries, State, NIL};
 use level::{Lanes, Level, LANES, LEVELS, RANGE, SLOTS, TOP};
@@ -42,7 +43,17 @@ const DUE: u16 = (LEVELS * SLOTS) as u16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerKey {
     index: u32,
-    generation: u32,
+    /// Never 0: `Option<TimerKey>`, kept by every connection, is 8 bytes.
+    generation: NonZeroU32,
+}
+
+impl TimerKey {
+    fn new(index: u32, generation: u32) -> TimerKey {
+        TimerKey {
+            index,
+            generation: NonZeroU32::new(generation).expect("generations start at 1"),
+        }
+    }
 }
 
 /// A hierarchical timer wheel holding values of type `T`, keyed by
@@ -262,7 +273,7 @@ impl<T> Wheel<T> {
     pub fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
         let (index, generation) = self.entries.alloc(DUE, deadline, value);
         self.link(index, deadline);
-        TimerKey { index, generation }
+        TimerKey::new(index, generation)
     }
 
     /// Moves a live timer to a new `deadline` (earlier or later). Returns
@@ -281,7 +292,7 @@ impl<T> Wheel<T> {
     /// ```
     pub fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
         let target = self.loc_for(deadline);
-        let Some(entry) = self.entries.live_mut(key.index, key.generation) else {
+        let Some(entry) = self.entries.live_mut(key.index, key.generation.get()) else {
             return false;
         };
         let State::Occupied {
@@ -317,7 +328,7 @@ impl<T> Wheel<T> {
     /// assert!(wheel.pop_expired(10).is_none());
     /// ```
     pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
-        self.entries.live(key.index, key.generation)?;
+        self.entries.live(key.index, key.generation.get())?;
         self.unlink(key.index);
         Some(self.entries.free(key.index).1)
     }
@@ -332,7 +343,11 @@ impl<T> Wheel<T> {
     /// assert_eq!(wheel.deadline(key), Some(10));
     /// ```
     pub fn deadline(&self, key: TimerKey) -> Option<u64> {
-        Some(self.entries.live(key.index, key.generation)?.deadline())
+        Some(
+            self.entries
+                .live(key.index, key.generation.get())?
+                .deadline(),
+        )
     }
 
     /// The value of a live timer, or `None` if `key` is stale.
@@ -345,7 +360,7 @@ impl<T> Wheel<T> {
     /// assert_eq!(wheel.get(key), Some(&7));
     /// ```
     pub fn get(&self, key: TimerKey) -> Option<&T> {
-        match &self.entries.live(key.index, key.generation)?.state {
+        match &self.entries.live(key.index, key.generation.get())?.state {
             State::Occupied { value, .. } => Some(value),
             State::Vacant { .. } => None,
         }
@@ -362,7 +377,11 @@ impl<T> Wheel<T> {
     /// assert_eq!(wheel.get(key), Some(&8));
     /// ```
     pub fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
-        match &mut self.entries.live_mut(key.index, key.generation)?.state {
+        match &mut self
+            .entries
+            .live_mut(key.index, key.generation.get())?
+            .state
+        {
             State::Occupied { value, .. } => Some(value),
             State::Vacant { .. } => None,
         }
@@ -434,7 +453,7 @@ impl<T> Wheel<T> {
             if self.due_len > 0 {
                 let index = self.pop_due();
                 let (generation, value) = self.entries.free(index);
-                return Some((TimerKey { index, generation }, value));
+                return Some((TimerKey::new(index, generation), value));
             }
             match self.next_slot() {
                 Some((tick, TOP)) if self.now.saturating_sub(tick) >= RANGE => self.refile_top(),

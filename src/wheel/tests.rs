@@ -153,10 +153,7 @@ fn stale_keys_are_refused_after_fire_cancel_and_reuse() {
     assert_eq!(wheel.deadline(y), Some(10));
     assert_eq!(fire(&mut wheel, 10), vec![10, 20]);
     // A key from another index range entirely.
-    let bogus = TimerKey {
-        index: 1_000,
-        generation: 0,
-    };
+    let bogus = TimerKey::new(1_000, 1);
     assert!(!wheel.reset(bogus, 1));
 }
 
@@ -302,4 +299,10 @@ fn values_are_reachable_by_key() {
     assert_eq!(wheel.get(k).map(String::as_str), Some("xy"));
     assert_eq!(wheel.pop_expired(9).map(|(_, v)| v).as_deref(), Some("xy"));
     assert!(format!("{:?}", wheel).contains("Wheel"));
+}
+
+#[test]
+fn an_optional_key_costs_no_more_than_a_key() {
+    // Every connection keeps an `Option<TimerKey>`.
+    assert_eq!(std::mem::size_of::<Option<TimerKey>>(), 8);
 }
