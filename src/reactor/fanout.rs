@@ -27,6 +27,7 @@ use bytes::Bytes;
 
 use super::conn::{Liveness, Output};
 use super::exchange::{close_reason, queue, write_some};
+use super::outbound::HoldKind;
 use super::push::{FanOutReport, Target};
 use super::{live, Core};
 use crate::{CloseReason, ConnId, Gone, Handler, OverflowPolicy, Recipients};
@@ -213,6 +214,7 @@ impl<S: Default> Core<S> {
             }
             Target::Many(Recipients::All) => self.next_open(job, None),
             Target::Many(Recipients::AllBut(but)) => self.next_open(job, Some(*but)),
+            Target::Hold => None,
         }
     }
 
@@ -243,6 +245,7 @@ impl<S: Default> Core<S> {
             Target::One(_) => job.cursor > 0,
             Target::Many(Recipients::List(ids)) => job.cursor >= ids.len(),
             Target::Many(_) => job.cursor >= self.conns.capacity(),
+            Target::Hold => true,
         }
     }
 
@@ -261,7 +264,7 @@ impl<S: Default> Core<S> {
         let bytes = std::mem::take(&mut self.write_buf);
         if let Some(conn) = live(&mut self.conns, origin) {
             if let Some(out) = conn.io.output.as_deref_mut() {
-                out.fill_hold(&bytes);
+                out.fill_hold(HoldKind::FanOut, &bytes);
             }
         }
         self.write_buf = bytes;
@@ -289,33 +292,38 @@ impl<S: Default> Core<S> {
     }
 
     /// Turns the pushes a callback on `id` recorded into jobs, in order (a
-    /// fan-out with reply holds its place at the end of `id`'s output).
-    /// Used where they cannot be carried out at once: callbacks made while
-    /// a delivery or a fan-out is under way.
+    /// fan-out with reply, or a [`hold_reply`](crate::Context::hold_reply),
+    /// holds its place at the end of `id`'s output). Used where they cannot
+    /// be carried out at once: callbacks made while a delivery or a fan-out
+    /// is under way.
     pub(super) fn enqueue_recorded(&mut self, id: ConnId) {
         if self.pushes.is_empty() {
             return;
         }
         let pushes = std::mem::take(&mut self.pushes);
         for push in pushes {
+            if matches!(push.to, Target::Hold) {
+                self.hold_place(id, HoldKind::Reply);
+                continue;
+            }
             self.stats.pushes += 1;
-            let reply_to = (push.reply && self.hold_place(id)).then_some(id);
+            let reply_to = (push.reply && self.hold_place(id, HoldKind::FanOut)).then_some(id);
             self.enqueue(push.payload, push.to, reply_to);
         }
     }
 
-    /// Puts a hold at the end of `id`'s output (creating the queue).
-    /// Returns false if `id` is gone.
-    pub(super) fn hold_place(&mut self, id: ConnId) -> bool {
+    /// Puts a hold of `kind` at the end of `id`'s output (creating the
+    /// queue). Returns false if `id` is gone.
+    pub(super) fn hold_place(&mut self, id: ConnId, kind: HoldKind) -> bool {
         let Some(conn) = live(&mut self.conns, id) else {
             return false;
         };
         let io = &mut conn.io;
         match io.output.as_deref_mut() {
-            Some(out) => out.push_hold(),
+            Some(out) => out.push_hold(kind),
             None => {
                 let mut out = Box::<Output>::default();
-                out.push_hold();
+                out.push_hold(kind);
                 if queue(&self.poll, io, id, out).is_err() {
                     return false;
                 }

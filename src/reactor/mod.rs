@@ -46,6 +46,7 @@ mod observe;
 mod outbound;
 mod push;
 mod remote;
+mod reply_later;
 mod scrape;
 mod shutdown;
 pub(crate) mod stats;
