@@ -2,8 +2,9 @@
 //! `redis-server`, one per test on a free port: fan-out between instances
 //! (`fanout`), Redis going away or hanging (`outage`), Redis cutting a slow
 //! subscriber off (`cutoff`), and the fan-out example over the bus
-//! (`example`, with the `cli` feature: it needs the binaries). Without `redis-server` each test says it was
-//! skipped and passes, except under `CI=true`.
+//! (`example`, with the `cli` feature: it needs the binaries). Without
+//! `redis-server` each test says it was skipped and passes, except under
+//! `CI=true`.
 
 mod cutoff;
 #[cfg(feature = "cli")]
