@@ -18,21 +18,27 @@ use vigil::{
 };
 
 /// `HOLD` holds a reply; `PUB <text>` fans `<text>` out to the others with
-/// a reply (`OK <n>`); `QUIT` says `BYE` and closes; anything else is
-/// echoed.
+/// a reply (`OK <n>`), `PUBHOLD <text>` too, and holds a reply after the
+/// `OK <n>`; `QUIT` says `BYE` and closes; anything else is echoed.
 #[derive(Debug, Default)]
 struct Later {
     held: VecDeque<ConnId>,
 }
 
 impl Handler for Later {
-    type Conn = ();
+    /// A hold is due after the next `OK <n>`.
+    type Conn = bool;
 
-    fn on_data(&mut self, cx: &mut Context<'_>, _: &mut (), data: &[u8]) {
+    fn on_data(&mut self, cx: &mut Context<'_>, hold_after: &mut bool, data: &[u8]) {
         for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             if line == b"HOLD" {
                 cx.hold_reply();
                 self.held.push_back(cx.id());
+            } else if let Some(text) = line.strip_prefix(b"PUBHOLD ") {
+                *hold_after = true;
+                let me = cx.id();
+                let msg = Bytes::from([text, b"\n"].concat());
+                cx.fan_out_with_reply(msg, Recipients::AllBut(me));
             } else if let Some(text) = line.strip_prefix(b"PUB ") {
                 let me = cx.id();
                 let msg = Bytes::from([text, b"\n"].concat());
@@ -47,8 +53,12 @@ impl Handler for Later {
         }
     }
 
-    fn on_fan_out_done(&mut self, cx: &mut Context<'_>, _: &mut (), report: FanOutReport) {
+    fn on_fan_out_done(&mut self, cx: &mut Context<'_>, hold: &mut bool, report: FanOutReport) {
         cx.write(format!("OK {}\n", report.delivered).as_bytes());
+        if std::mem::take(hold) {
+            cx.hold_reply();
+            self.held.push_back(cx.id());
+        }
     }
 }
 
@@ -130,6 +140,25 @@ fn fan_out_holds_and_reply_holds_are_filled_each_by_their_own() {
     a.expect(b"ANSWER");
     a.expect(b"OK 2");
     a.expect(b"PING");
+}
+
+#[test]
+fn a_hold_asked_for_in_on_fan_out_done_follows_its_reply() {
+    let (server, handle) = start(config_ms(0));
+    let mut a = server.connect();
+    let mut b = server.connect();
+    b.send(b"PING\n");
+    b.expect(b"PING");
+    // The fan-out fits the turn's budget: its reply is written in place,
+    // and the hold asked for there comes after it.
+    a.send(b"one\nPUBHOLD x\ntwo\n");
+    b.expect(b"x");
+    a.expect(b"one");
+    a.expect(b"OK 1");
+    a.expect_silence(ms(100));
+    assert_eq!(fill(&handle, b"held\n"), Ok(()));
+    a.expect(b"held");
+    a.expect(b"two");
 }
 
 #[test]

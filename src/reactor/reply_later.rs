@@ -326,6 +326,29 @@ mod tests {
     }
 
     #[test]
+    fn a_reset_connection_takes_no_hold_from_on_close() {
+        struct HoldOnClose;
+        impl Handler for HoldOnClose {
+            type Conn = ();
+            fn on_close(&mut self, cx: &mut Context<'_>, _: &mut (), _: CloseReason) {
+                cx.hold_reply();
+            }
+        }
+        let (mut core, _clients, ids) = accept_two();
+        core.close(&mut HoldOnClose, ids[0], CloseReason::Reset);
+        assert!(core.conns.get(ids[0].key()).is_none(), "closed at once");
+        core.close(&mut HoldOnClose, ids[1], CloseReason::Quit);
+        assert_eq!(
+            core.conns[ids[1].key()]
+                .io
+                .output
+                .as_ref()
+                .map(|o| o.holds(HoldKind::Reply)),
+            Some(1)
+        );
+    }
+
+    #[test]
     fn two_fills_in_one_closure_need_two_holds() {
         let (mut core, _clients, ids) = accept_two();
         core.callback(&mut Quiet, ids[0], |_, cx, _| cx.hold_reply());
