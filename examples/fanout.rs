@@ -24,11 +24,30 @@
 //! [`Handler::on_fan_out_done`], in the place of the `PUB` among the
 //! sender's replies. A recipient that does not read is closed past
 //! `--max-output` (`BYE slow`) and not counted.
+//!
+//! # Over a bus (v1.3)
+//!
+//! `--bus redis://HOST[:PORT][/DB]` (off by default; needs the `bus`
+//! feature: `cargo build --release --example fanout --features bus`) and
+//! `--channel NAME` (`vigil.fanout`): every instance on the same bus and
+//! channel is one fan-out, and `OK <n>` counts the instances Redis reached,
+//! once it has answered (`bus.rs`; PROTOCOL.md, "Fan-out over a bus
+//! (v1.3)"). `--reuse-port` and `--workers N` (`auto`: one per CPU) run
+//! several instances on one port (`workers.rs`). A `--bus` value that is not
+//! a well-formed URL, or `--bus` in a build without the feature, is refused
+//! with one line and exit status 2.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
+
+// The crate root's modules would be looked for beside it, in examples/.
+#[cfg(feature = "bus")]
+#[path = "fanout/bus.rs"]
+mod bus;
+#[path = "fanout/workers.rs"]
+mod workers;
 
 use vigil::protocol::PartialLine;
 use vigil::{
@@ -39,6 +58,10 @@ use vigil::{
 /// The line protocol, plus `PUB`.
 struct Fanout {
     lines: LineProtocol,
+    /// `--bus`: `PUB` goes through it (set once the reactor, whose handle
+    /// it needs, exists).
+    #[cfg(feature = "bus")]
+    bus: Option<bus::BusLink>,
 }
 
 /// The text of a `PUB` line: what follows `PUB `; empty for a bare `PUB`.
@@ -63,6 +86,11 @@ impl Handler for Fanout {
             let Some(text) = pub_text(line) else {
                 return false;
             };
+            #[cfg(feature = "bus")]
+            if let Some(bus) = &self.bus {
+                bus.publish(cx, text);
+                return true;
+            }
             let mut msg = Vec::with_capacity(text.len() + 5);
             msg.extend_from_slice(b"MSG ");
             msg.extend_from_slice(text);
@@ -102,6 +130,12 @@ struct Flags {
     max_output: usize,
     max_line: usize,
     log_level: log::LevelFilter,
+    /// `--bus`, checked.
+    #[cfg(feature = "bus")]
+    bus: Option<vigil::bus::BusUrl>,
+    channel: String,
+    workers: usize,
+    reuse_port: bool,
 }
 
 fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<Flags, String> {
@@ -112,8 +146,17 @@ fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<Flags, String> 
         max_output: 65_536,
         max_line: 1024,
         log_level: log::LevelFilter::Info,
+        #[cfg(feature = "bus")]
+        bus: None,
+        channel: "vigil.fanout".to_owned(),
+        workers: 1,
+        reuse_port: false,
     };
     while let Some(flag) = args.next() {
+        if flag == "--reuse-port" {
+            flags.reuse_port = true;
+            continue;
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = |what: &str| format!("{flag}: {what}: {value:?}");
         match flag.as_str() {
@@ -128,6 +171,20 @@ fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<Flags, String> 
                 _ => return Err(bad("not a positive count")),
             },
             "--log-level" => flags.log_level = value.parse().map_err(|_| bad("not a level"))?,
+            #[cfg(feature = "bus")]
+            "--bus" => flags.bus = Some(value.parse().map_err(|e| format!("--bus: {e}"))?),
+            #[cfg(not(feature = "bus"))]
+            "--bus" => {
+                return Err("--bus needs the bus feature \
+                            (cargo build --example fanout --features bus)"
+                    .to_owned())
+            }
+            "--channel" if value.is_empty() => return Err(bad("not a channel name")),
+            "--channel" => flags.channel = value,
+            "--workers" => {
+                flags.workers =
+                    workers::parse_workers(&value).ok_or_else(|| bad("not a count or auto"))?
+            }
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -178,16 +235,41 @@ fn main() -> ExitCode {
     config.idle_timeout = flags.idle_timeout;
     config.max_connections = flags.max_conns;
     config.max_output = flags.max_output;
+    if flags.workers > 1 {
+        return workers::supervise(flags.workers, flags.listen, flags.max_conns);
+    }
     let handler = Fanout {
         lines: LineProtocol::new(flags.max_line),
+        #[cfg(feature = "bus")]
+        bus: None,
     };
-    let mut reactor = match Reactor::bind(flags.listen, config, handler) {
+    let bound = if flags.reuse_port {
+        workers::reuse_port_listener(flags.listen)
+            .and_then(|listener| Reactor::from_std(listener, config, handler))
+    } else {
+        Reactor::bind(flags.listen, config, handler)
+    };
+    let mut reactor = match bound {
         Ok(reactor) => reactor,
         Err(err) => {
             eprintln!("fanout: cannot listen on {}: {err}", flags.listen);
             return ExitCode::from(2);
         }
     };
+    #[cfg(feature = "bus")]
+    if let Some(url) = &flags.bus {
+        let channel = flags.channel.clone();
+        match bus::BusLink::start(url, channel, reactor.handle()) {
+            Ok(link) => reactor.handler_mut().bus = Some(link),
+            Err(err) => {
+                eprintln!("fanout: cannot start the bus: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+        log::info!("bus {url}, channel {}", flags.channel);
+    }
+    #[cfg(not(feature = "bus"))]
+    let _ = &flags.channel;
     match reactor.local_addr() {
         Ok(addr) => log::info!("listening on {addr}"),
         Err(err) => log::warn!("listening on an unknown address: {err}"),

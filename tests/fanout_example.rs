@@ -149,6 +149,9 @@ fn flags_are_checked_at_start() {
         &["--idle-timeout", "5"],
         &["--bogus", "1"],
         &["--listen"],
+        &["--workers", "0"],
+        // Built without the bus feature (`support::process::example`).
+        &["--bus", "redis://127.0.0.1:6379"],
     ] {
         let out = run(Command::new(fanout()).args(args));
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -21,8 +21,9 @@
 //! the connection's output, filled when it completes.
 
 use super::conn::{Liveness, Timing};
-use super::fanout::Handover;
 use super::handler::Requests;
+use super::handover::Handover;
+use super::outbound::HoldKind;
 use super::push::{Push, Reach, Target};
 use super::{live, Core};
 use crate::reactor::handler::{Context, Handler};
@@ -121,7 +122,6 @@ impl<S: Default> Core<S> {
         let mut result = Ok(());
         let mut close = None;
         for push in pushes.drain(..) {
-            self.stats.pushes += 1;
             let Push {
                 at,
                 payload,
@@ -130,6 +130,15 @@ impl<S: Default> Core<S> {
             } = push;
             out.extend_from_slice(&own[cursor..at]);
             cursor = at;
+            if let Target::Hold = to {
+                // The bytes before it go first; those after, behind it.
+                self.emit(id, &mut out, &mut result);
+                if result.is_ok() && self.is_open(id) {
+                    self.hold_place(id, HoldKind::Reply);
+                }
+                continue;
+            }
+            self.stats.pushes += 1;
             let to = match to {
                 Target::One(to) if self.fan.jobs.is_empty() => {
                     if to == id {
@@ -145,6 +154,7 @@ impl<S: Default> Core<S> {
                     continue;
                 }
                 Target::Many(to) => to,
+                Target::Hold => continue,
             };
             let reaches_self = match &to {
                 Recipients::AllBut(but) => *but != id,
@@ -164,7 +174,7 @@ impl<S: Default> Core<S> {
                 self.emit(id, &mut out, &mut result);
             }
             if !at_once {
-                let reply_to = (reply && self.hold_place(id)).then_some(id);
+                let reply_to = (reply && self.hold_place(id, HoldKind::FanOut)).then_some(id);
                 self.enqueue(payload, Target::Many(to), reply_to);
                 continue;
             }
@@ -179,6 +189,10 @@ impl<S: Default> Core<S> {
                 });
                 out.extend_from_slice(&self.write_buf);
                 self.write_buf.clear();
+                if !self.pushes.is_empty() {
+                    // A hold it asked for goes behind what is assembled.
+                    self.emit(id, &mut out, &mut result);
+                }
                 self.enqueue_recorded(id);
                 if let Some(requests) = requests {
                     if requests.retimed {

@@ -40,6 +40,7 @@ use mio::net::TcpStream;
 use mio::Interest;
 
 use super::conn::{ConnIo, Linger, Liveness, Output};
+use super::push::Target;
 use super::{interrupted, live, would_block, Core};
 use crate::reactor::handler::Handler;
 use crate::reactor::stats::CloseReason;
@@ -273,6 +274,8 @@ impl<S: Default> Core<S> {
         if broken {
             self.write_buf.clear();
             self.forget_owed(id);
+            // Nor a place for a later reply (`hold_reply` in `on_close`).
+            self.pushes.retain(|p| !matches!(p.to, Target::Hold));
             if let Some(conn) = live(&mut self.conns, id) {
                 conn.io.output = None;
             }

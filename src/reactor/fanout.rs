@@ -1,15 +1,5 @@
-//! Carrying pushes out: handing one shared payload to a recipient, and
-//! fan-outs under a budget of recipients per loop turn.
-//!
-//! # One recipient
-//!
-//! A recipient with nothing queued is written straight from the shared
-//! [`Bytes`] (one `write`, no allocation); what its socket does not take is
-//! queued as a slice of the same buffer. A recipient with output queued
-//! gets a reference appended to its queue, written with the rest in one
-//! `writev` when its socket is writable. Past `max_output` the
-//! [`OverflowPolicy`] decides: close it as a slow reader (through the close
-//! sequence), or skip it and count the miss.
+//! Carrying pushes out: fan-outs under a budget per loop turn (handing
+//! the payload to each recipient is `handover.rs`'s).
 //!
 //! # The budget
 //!
@@ -27,26 +17,14 @@ use bytes::Bytes;
 
 use super::conn::{Liveness, Output};
 use super::cork::{CorkLog, Corked, VISITS_PER_WRITE};
-use super::exchange::{close_reason, queue, write_some};
+use super::exchange::queue;
+use super::handover::Handover;
+use super::outbound::HoldKind;
 use super::push::{FanOutReport, Target};
 use super::{live, Core};
 use crate::reactor::handler::Handler;
-use crate::reactor::push::{Gone, OverflowPolicy, Recipients};
-use crate::reactor::stats::CloseReason;
+use crate::reactor::push::{Gone, Recipients};
 use crate::reactor::token::ConnId;
-
-/// What became of one delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Handover {
-    /// Written or queued whole.
-    Delivered,
-    /// Skipped under [`OverflowPolicy::Drop`].
-    Dropped,
-    /// Closed as a slow reader, or its socket failed.
-    Closed,
-    /// Closed, closing or stale: nothing done.
-    Gone,
-}
 
 /// A fan-out (or a send queued behind one) in progress.
 #[derive(Debug)]
@@ -243,20 +221,6 @@ impl<S: Default> Core<S> {
         done
     }
 
-    /// Closes `id` for `reason`, met while pushing to it.
-    fn closed_by_push<H: Handler<Conn = S>>(
-        &mut self,
-        handler: &mut H,
-        id: ConnId,
-        reason: CloseReason,
-    ) -> Handover {
-        if reason == CloseReason::SlowReader {
-            self.stats.push_closed += 1;
-        }
-        self.close(handler, id, reason);
-        Handover::Closed
-    }
-
     /// The job's next recipient, advancing its cursor.
     fn next_recipient(&self, job: &mut Job) -> Option<ConnId> {
         match &job.to {
@@ -271,6 +235,7 @@ impl<S: Default> Core<S> {
             }
             Target::Many(Recipients::All) => self.next_open(job, None),
             Target::Many(Recipients::AllBut(but)) => self.next_open(job, Some(*but)),
+            Target::Hold => None,
         }
     }
 
@@ -301,6 +266,7 @@ impl<S: Default> Core<S> {
             Target::One(_) => job.cursor > 0,
             Target::Many(Recipients::List(ids)) => job.cursor >= ids.len(),
             Target::Many(_) => job.cursor >= self.conns.capacity(),
+            Target::Hold => true,
         }
     }
 
@@ -319,7 +285,7 @@ impl<S: Default> Core<S> {
         let bytes = std::mem::take(&mut self.write_buf);
         if let Some(conn) = live(&mut self.conns, origin) {
             if let Some(out) = conn.io.output.as_deref_mut() {
-                out.fill_hold(&bytes);
+                out.fill_hold(HoldKind::FanOut, &bytes);
             }
         }
         self.write_buf = bytes;
@@ -347,24 +313,29 @@ impl<S: Default> Core<S> {
     }
 
     /// Turns the pushes a callback on `id` recorded into jobs, in order (a
-    /// fan-out with reply holds its place at the end of `id`'s output).
-    /// Used where they cannot be carried out at once: callbacks made while
-    /// a delivery or a fan-out is under way.
+    /// fan-out with reply, or a [`hold_reply`](crate::Context::hold_reply),
+    /// holds its place at the end of `id`'s output). Used where they cannot
+    /// be carried out at once: callbacks made while a delivery or a fan-out
+    /// is under way.
     pub(super) fn enqueue_recorded(&mut self, id: ConnId) {
         if self.pushes.is_empty() {
             return;
         }
         let pushes = std::mem::take(&mut self.pushes);
         for push in pushes {
+            if matches!(push.to, Target::Hold) {
+                self.hold_place(id, HoldKind::Reply);
+                continue;
+            }
             self.stats.pushes += 1;
-            let reply_to = (push.reply && self.hold_place(id)).then_some(id);
+            let reply_to = (push.reply && self.hold_place(id, HoldKind::FanOut)).then_some(id);
             self.enqueue(push.payload, push.to, reply_to);
         }
     }
 
-    /// Puts a hold at the end of `id`'s output (creating the queue).
-    /// Returns false if `id` is gone.
-    pub(super) fn hold_place(&mut self, id: ConnId) -> bool {
+    /// Puts a hold of `kind` at the end of `id`'s output (creating the
+    /// queue). Returns false if `id` is gone.
+    pub(super) fn hold_place(&mut self, id: ConnId, kind: HoldKind) -> bool {
         // Past max_output its next write closes it: the owed are queued.
         let _ = self.uncork(id);
         let Some(conn) = live(&mut self.conns, id) else {
@@ -372,87 +343,16 @@ impl<S: Default> Core<S> {
         };
         let io = &mut conn.io;
         match io.output.as_deref_mut() {
-            Some(out) => out.push_hold(),
+            Some(out) => out.push_hold(kind),
             None => {
                 let mut out = Box::<Output>::default();
-                out.push_hold();
+                out.push_hold(kind);
                 if queue(&self.poll, io, id, out).is_err() {
                     return false;
                 }
             }
         }
         true
-    }
-
-    /// Hands `payload` to the open connection `id`: appended to its queue
-    /// if output is queued for it, else straight to its socket (a unit of
-    /// the write budget), within `max_output` and the overflow policy. A
-    /// corked connection is first given what it is owed.
-    pub(super) fn hand_over<H: Handler<Conn = S>>(
-        &mut self,
-        handler: &mut H,
-        id: ConnId,
-        payload: &Bytes,
-    ) -> Handover {
-        if let Err(reason) = self.uncork(id) {
-            return self.closed_by_push(handler, id, reason);
-        }
-        let Some(conn) = live(&mut self.conns, id) else {
-            return Handover::Gone;
-        };
-        if !matches!(conn.io.liveness, Liveness::Serving(_)) {
-            return Handover::Gone;
-        }
-        let max_output = self.config.max_output;
-        let high = self.config.high_water;
-        let policy = self.config.overflow;
-        let io = &mut conn.io;
-        let len = payload.len();
-        if io.output.is_none() {
-            self.fan.budget_left = self.fan.budget_left.saturating_sub(1);
-        }
-        let result = match io.output.as_deref_mut() {
-            Some(out) if out.len() + len > max_output => match policy {
-                OverflowPolicy::Close => Err(CloseReason::SlowReader),
-                OverflowPolicy::Drop => {
-                    out.missed += 1;
-                    out.over_high = true;
-                    self.stats.push_dropped += 1;
-                    return Handover::Dropped;
-                }
-            },
-            Some(out) => {
-                out.push_shared(payload.clone());
-                out.over_high |= out.len() >= high;
-                Ok(())
-            }
-            None => match write_some(&mut io.stream, payload) {
-                Ok(n) if n == len => {
-                    self.stats.bytes_out += n as u64;
-                    Ok(())
-                }
-                Ok(n) => {
-                    self.stats.bytes_out += n as u64;
-                    if len - n > max_output && policy == OverflowPolicy::Close {
-                        Err(CloseReason::SlowReader)
-                    } else {
-                        let mut out = Box::<Output>::default();
-                        out.push_shared(payload.slice(n..));
-                        out.over_high = out.len() >= high;
-                        queue(&self.poll, io, id, out).map_err(|err| close_reason(&err))
-                    }
-                }
-                Err(err) => Err(close_reason(&err)),
-            },
-        };
-        match result {
-            Ok(()) => {
-                self.stats.deliveries += 1;
-                self.stats.push_bytes += len as u64;
-                Handover::Delivered
-            }
-            Err(reason) => self.closed_by_push(handler, id, reason),
-        }
     }
 }
 

@@ -9,6 +9,7 @@ use slab::Slab;
 
 use super::app_timers::{LoopTimer, LoopTimers};
 use super::conn::{Conn, Liveness};
+use super::outbound::HoldKind;
 use super::push::{Bytes, Gone, Recipients};
 use crate::clock::Clock;
 use crate::reactor::stats::Stats;
@@ -20,12 +21,16 @@ use crate::reactor::token::ConnId;
 pub(crate) enum Push {
     To(ConnId, Bytes),
     FanOut(Bytes, Recipients),
+    /// Fill the oldest reply hold of a connection (`fill_reply`).
+    Fill(ConnId, Vec<u8>),
 }
 
 /// Tells whether an id names an open connection, whatever the handler's
 /// per-connection type.
 pub(crate) trait OpenConns {
     fn is_open(&self, id: ConnId) -> bool;
+    /// Unfilled reply holds of `id`, open or closing (0 for a gone one).
+    fn reply_holds(&self, id: ConnId) -> usize;
 }
 
 impl<S> OpenConns for Slab<Conn<S>> {
@@ -34,6 +39,13 @@ impl<S> OpenConns for Slab<Conn<S>> {
             conn.io.generation == id.generation()
                 && matches!(conn.io.liveness, Liveness::Serving(_))
         })
+    }
+
+    fn reply_holds(&self, id: ConnId) -> usize {
+        self.get(id.key())
+            .filter(|conn| conn.io.generation == id.generation())
+            .and_then(|conn| conn.io.output.as_deref())
+            .map_or(0, |out| out.holds(HoldKind::Reply))
     }
 }
 
@@ -67,9 +79,9 @@ impl<S> OpenConns for Slab<Conn<S>> {
 /// # let _ = Duration::ZERO;
 /// ```
 pub struct LoopContext<'a> {
-    pushes: &'a mut Vec<Push>,
+    pub(super) pushes: &'a mut Vec<Push>,
     timers: &'a mut LoopTimers,
-    conns: &'a dyn OpenConns,
+    pub(super) conns: &'a dyn OpenConns,
     stats: &'a Stats,
     clock: &'a Clock,
     now: u64,

@@ -47,8 +47,19 @@ enum Segment {
     Owned(Vec<u8>),
     /// A pushed payload, shared with its other recipients.
     Shared(Bytes),
-    /// The place of a fan-out's reply, until the fan-out completes.
-    Hold,
+    /// A place held for a reply that comes later: a fan-out's
+    /// (`HoldKind::FanOut`) or the embedder's (`HoldKind::Reply`).
+    Hold(HoldKind),
+}
+
+/// Who fills a hold. Each kind is filled in the order its holds were made,
+/// independently of the other kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldKind {
+    /// A fan-out's completion (`Context::fan_out_with_reply`).
+    FanOut,
+    /// The embedder (`Context::hold_reply`, `LoopContext::fill_reply`).
+    Reply,
 }
 
 /// Bytes accepted for a peer but not yet taken by its socket. Boxed inside
@@ -102,21 +113,29 @@ impl Output {
         self.segments.push_back(Segment::Shared(bytes));
     }
 
-    /// Appends a hold: nothing behind it is written until [`fill_hold`]
-    /// replaces it.
+    /// Appends a hold of `kind`: nothing behind it is written until
+    /// [`fill_hold`] replaces it.
     ///
     /// [`fill_hold`]: Output::fill_hold
-    pub(crate) fn push_hold(&mut self) {
-        self.segments.push_back(Segment::Hold);
+    pub(crate) fn push_hold(&mut self, kind: HoldKind) {
+        self.segments.push_back(Segment::Hold(kind));
     }
 
-    /// Replaces the first hold with `bytes` (none: removes it). Returns
-    /// false when there is no hold.
-    pub(crate) fn fill_hold(&mut self, bytes: &[u8]) -> bool {
+    /// Unfilled holds of `kind`.
+    pub(crate) fn holds(&self, kind: HoldKind) -> usize {
+        self.segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Hold(k) if *k == kind))
+            .count()
+    }
+
+    /// Replaces the oldest hold of `kind` with `bytes` (none: removes it).
+    /// Returns false when there is no such hold.
+    pub(crate) fn fill_hold(&mut self, kind: HoldKind, bytes: &[u8]) -> bool {
         let Some(i) = self
             .segments
             .iter()
-            .position(|s| matches!(s, Segment::Hold))
+            .position(|s| matches!(s, Segment::Hold(k) if *k == kind))
         else {
             return false;
         };
@@ -145,7 +164,7 @@ impl Output {
                 let bytes = match segment {
                     Segment::Owned(v) => &v[..],
                     Segment::Shared(b) => &b[..],
-                    Segment::Hold => break,
+                    Segment::Hold(_) => break,
                 };
                 slices[count] = IoSlice::new(if i == 0 { &bytes[self.head..] } else { bytes });
                 count += 1;
@@ -176,7 +195,7 @@ impl Output {
             let front = match self.segments.front() {
                 Some(Segment::Owned(v)) => v.len(),
                 Some(Segment::Shared(b)) => b.len(),
-                Some(Segment::Hold) | None => {
+                Some(Segment::Hold(_)) | None => {
                     debug_assert!(false, "consumed past the written segments");
                     return;
                 }
@@ -270,16 +289,36 @@ mod tests {
     fn nothing_passes_a_hold_until_it_is_filled() {
         let mut out = Output::default();
         out.push_owned(b"A\n");
-        out.push_hold();
+        out.push_hold(HoldKind::FanOut);
         out.push_owned(b"C\n");
         let mut s = socket(100);
         out.write_to(&mut s).unwrap();
         assert_eq!(s.taken, b"A\n");
         assert!(!out.is_empty());
-        assert!(out.fill_hold(b"B\n"));
+        assert!(out.fill_hold(HoldKind::FanOut, b"B\n"));
         out.write_to(&mut s).unwrap();
         assert_eq!(s.taken, b"A\nB\nC\n");
-        assert!(!out.fill_hold(b""), "no hold left");
+        assert!(!out.fill_hold(HoldKind::FanOut, b""), "no hold left");
+    }
+
+    #[test]
+    fn each_kind_of_hold_is_filled_in_its_own_order() {
+        let mut out = Output::default();
+        out.push_hold(HoldKind::Reply);
+        out.push_hold(HoldKind::FanOut);
+        out.push_hold(HoldKind::Reply);
+        out.push_owned(b"4\n");
+        assert_eq!(out.holds(HoldKind::Reply), 2);
+        assert!(out.fill_hold(HoldKind::FanOut, b"2\n"));
+        assert!(out.fill_hold(HoldKind::Reply, b"1\n"));
+        assert!(!out.fill_hold(HoldKind::FanOut, b"x\n"), "one fan-out hold");
+        let mut s = socket(100);
+        out.write_to(&mut s).unwrap();
+        assert_eq!(s.taken, b"1\n2\n", "stopped at the second reply hold");
+        assert!(out.fill_hold(HoldKind::Reply, b"3\n"));
+        out.write_to(&mut s).unwrap();
+        assert_eq!(s.taken, b"1\n2\n3\n4\n");
+        assert_eq!(out.holds(HoldKind::Reply), 0);
     }
 
     #[test]

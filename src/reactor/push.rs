@@ -111,6 +111,10 @@ pub struct FanOutReport {
 pub(crate) enum Target {
     One(ConnId),
     Many(Recipients),
+    /// Not a push: a place held in the caller's own output
+    /// ([`Context::hold_reply`]), recorded here to keep its position
+    /// among the callback's writes. Never becomes a job.
+    Hold,
 }
 
 /// A push recorded during a callback.
@@ -291,7 +295,7 @@ impl Context<'_> {
         self.reach.peers.peer_addr(self.id())
     }
 
-    fn record(&mut self, payload: Bytes, to: Target, reply: bool) {
+    pub(super) fn record(&mut self, payload: Bytes, to: Target, reply: bool) {
         let at = self.written();
         self.reach.pushes.push(Push {
             at,

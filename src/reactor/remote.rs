@@ -480,6 +480,7 @@ fn carry_out<H: Handler>(core: &mut Core<H::Conn>, handler: &mut H, pushes: &mut
                 let _ = core.deliver(handler, to, payload);
             }
             Push::FanOut(payload, to) => core.fan_out(handler, payload, to),
+            Push::Fill(id, bytes) => core.fill_reply(handler, id, &bytes),
         }
     }
 }

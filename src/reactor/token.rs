@@ -74,6 +74,44 @@ impl ConnId {
         Token(self.0 as usize)
     }
 
+    /// The id as a number, to carry it where a [`ConnId`] cannot go (a
+    /// message on a bus, a database row); [`from_u64`](ConnId::from_u64)
+    /// turns it back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigil::{ConnId, Context, Handler};
+    ///
+    /// struct Tagged;
+    /// impl Handler for Tagged {
+    ///     type Conn = ();
+    ///     fn on_open(&mut self, cx: &mut Context<'_>, _: &mut ()) {
+    ///         let tag = cx.id().to_u64();
+    ///         assert_eq!(ConnId::from_u64(tag), cx.id());
+    ///         cx.write(format!("YOU {tag:x}\n").as_bytes());
+    ///     }
+    /// }
+    /// ```
+    pub fn to_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The id [`to_u64`](ConnId::to_u64) gave. Any number is accepted: one
+    /// that names no connection of this reactor (another process's, a
+    /// stale one) is gone for every use ([`Gone`](crate::Gone) from a
+    /// send, skipped by a fan-out).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = vigil::ConnId::from_u64(u64::MAX);
+    /// assert_eq!(vigil::ConnId::from_u64(id.to_u64()), id);
+    /// ```
+    pub fn from_u64(bits: u64) -> ConnId {
+        ConnId(bits)
+    }
+
     /// The id carried by a connection's token; `None` for the reactor's own
     /// tokens and scrape connections'.
     pub(crate) fn from_token(token: Token) -> Option<ConnId> {

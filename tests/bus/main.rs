@@ -1,10 +1,14 @@
 //! The Redis bus bridge (`vigil::bus`, feature `bus`) against a real
 //! `redis-server`, one per test on a free port: fan-out between instances
 //! (`fanout`), Redis going away or hanging (`outage`), Redis cutting a slow
-//! subscriber off (`cutoff`). Without `redis-server` each test says it was
-//! skipped and passes, except under `CI=true`.
+//! subscriber off (`cutoff`), and the fan-out example over the bus
+//! (`example`, with the `cli` feature: it needs the binaries). Without
+//! `redis-server` each test says it was skipped and passes, except under
+//! `CI=true`.
 
 mod cutoff;
+#[cfg(feature = "cli")]
+mod example;
 mod fanout;
 mod outage;
 

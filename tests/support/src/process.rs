@@ -185,6 +185,14 @@ impl Drop for Server {
 /// into `examples/` beside them.
 #[track_caller]
 pub fn example(name: &str, vigil: &str) -> PathBuf {
+    example_with(name, vigil, &[])
+}
+
+/// As [`example`], built with the package's `features` (e.g. `["bus"]`)
+/// besides the default ones. The binary has one path whatever its
+/// features: a test process builds each example with one set only.
+#[track_caller]
+pub fn example_with(name: &str, vigil: &str, features: &[&str]) -> PathBuf {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let profile_dir = Path::new(vigil).parent().expect("the binary's directory");
     let path = profile_dir.join("examples").join(name);
@@ -194,6 +202,9 @@ pub fn example(name: &str, vigil: &str) -> PathBuf {
         build
             .args(["build", "--quiet", "--example", name])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        if !features.is_empty() {
+            build.arg("--features").arg(features.join(","));
+        }
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
