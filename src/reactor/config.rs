@@ -71,10 +71,13 @@ pub struct Config {
     /// instead (Linux's `net.ipv4.tcp_migrate_req` = 1 with `SO_REUSEPORT`),
     /// so that they are served there. Default on.
     pub close_backlog_at_shutdown: bool,
-    /// Recipients a fan-out reaches per loop turn at most, all fan-outs
-    /// together; a larger one goes on in the next turns, with reads,
-    /// accepts and timers in between (`docs/architecture.md`, "Fan-out").
-    /// Default 1,024.
+    /// System calls per loop turn for pushes, all fan-outs together: writes
+    /// straight to a recipient's socket, and flushes of recipients corked
+    /// past it (each one `writev` of everything it is owed). A fan-out to
+    /// every connection visits up to 32 times as many recipients a turn,
+    /// corking those past the budget; the rest goes on in the next turns,
+    /// with reads, accepts and timers in between (`docs/architecture.md`,
+    /// "Fan-out"). Default 1,024.
     pub fan_out_budget: usize,
     /// Bytes queued on a connection past which it counts as backed up: once
     /// it drains to [`low_water`](Config::low_water),

@@ -157,7 +157,10 @@ impl<S: Default> Core<S> {
             if self.run_job(handler, &mut job) {
                 self.complete(handler, job);
             } else {
+                // Out of visits, or of writes for a send or a list: the
+                // rest is the next turn's.
                 self.fan.jobs.push_front(job);
+                break;
             }
         }
         self.fan.running = false;
