@@ -1,5 +1,23 @@
 //! [`Histogram`]: fixed buckets of plain counts, for the hot path.
 
+/// Bucket bounds for durations under a second, in nanoseconds: 100 µs to
+/// 1 s in 1-2.5-5 steps (reap lateness, a bus publish's latency).
+pub(crate) const SUB_SECOND_BOUNDS_NS: [u64; 13] = [
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+];
+
 /// Buckets a histogram can have at most, `+Inf` not counted.
 pub const MAX_BUCKETS: usize = 16;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::bus::url::BusUrl;
-use crate::histogram::Histogram;
+use crate::histogram::{Histogram, SUB_SECOND_BOUNDS_NS};
 
 /// Everything the bus tells its embedder, through the callback given to
 /// [`Bus::start`](crate::bus::Bus::start).
@@ -172,21 +172,7 @@ impl BusState {
 }
 
 /// Upper bounds (nanoseconds) of the publish-latency histogram's buckets.
-pub static LATENCY_BOUNDS_NS: [u64; 13] = [
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    25_000_000,
-    50_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-];
+pub static LATENCY_BOUNDS_NS: [u64; 13] = SUB_SECOND_BOUNDS_NS;
 
 /// A copy of the bus's counters, from [`Bus::stats`](crate::bus::Bus::stats).
 ///

@@ -197,15 +197,7 @@ mod tests {
     use crate::reactor::conn::{Due, Liveness, TickLimits};
     use crate::reactor::stats::CloseReason;
 
-    const LIMITS: TickLimits = TickLimits {
-        idle: 10,
-        lifetime: 0,
-        probe: 0,
-        linger: 100,
-        linger_quiet: 10,
-        input_rate: 0,
-        tick_nanos: 10_000_000,
-    };
+    const LIMITS: TickLimits = crate::reactor::conn::TEST_LIMITS;
 
     #[test]
     fn the_application_timer_fires_on_its_tick_and_yields_to_closes() {

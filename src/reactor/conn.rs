@@ -340,19 +340,24 @@ pub(crate) struct Conn<S> {
     pub(crate) state: S,
 }
 
+/// Limits the unit tests of the reactor's timing share: idle 10 ticks,
+/// linger 100 (quiet 10), nothing else.
+#[cfg(test)]
+pub(crate) const TEST_LIMITS: TickLimits = TickLimits {
+    idle: 10,
+    lifetime: 0,
+    probe: 0,
+    linger: 100,
+    linger_quiet: 10,
+    input_rate: 0,
+    tick_nanos: 10_000_000,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LIMITS: TickLimits = TickLimits {
-        idle: 10,
-        lifetime: 0,
-        probe: 0,
-        linger: 100,
-        linger_quiet: 10,
-        input_rate: 0,
-        tick_nanos: 10_000_000,
-    };
+    const LIMITS: TickLimits = TEST_LIMITS;
 
     #[test]
     fn idle_fires_one_tick_after_the_span_never_before() {

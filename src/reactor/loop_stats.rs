@@ -4,26 +4,12 @@
 
 use std::time::Duration;
 
-use crate::histogram::Histogram;
+use crate::histogram::{Histogram, SUB_SECOND_BOUNDS_NS};
 use crate::reactor::conn::{Timing, NEVER};
 use crate::reactor::stats::{CloseReason, Stats};
 
 /// Reap lateness buckets, in nanoseconds: 100 µs to 1 s.
-pub(crate) static REAP_LATENESS_BOUNDS: [u64; 13] = [
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    25_000_000,
-    50_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-];
+pub(crate) static REAP_LATENESS_BOUNDS: [u64; 13] = SUB_SECOND_BOUNDS_NS;
 
 /// Loop iteration busy time buckets, in nanoseconds: 10 µs to 1 s.
 pub(crate) static ITERATION_BOUNDS: [u64; 15] = [

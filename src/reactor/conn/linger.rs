@@ -74,15 +74,7 @@ mod tests {
     use super::*;
     use crate::reactor::conn::{Due, Liveness, TickLimits};
 
-    const LIMITS: TickLimits = TickLimits {
-        idle: 10,
-        lifetime: 0,
-        probe: 0,
-        linger: 100,
-        linger_quiet: 10,
-        input_rate: 0,
-        tick_nanos: 10_000_000,
-    };
+    const LIMITS: TickLimits = super::super::TEST_LIMITS;
 
     #[test]
     fn a_close_waits_for_write_progress_then_for_quiet() {
