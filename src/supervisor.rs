@@ -98,7 +98,14 @@ pub fn run(settings: &Settings, args: &[OsString]) -> Result<(), String> {
         Workers::Count(n) => n,
         Workers::Auto => auto_workers(settings.config.max_connections, nofile_limit()),
     };
-    let share = worker_limit(settings.config.max_connections, workers);
+    let mut share = worker_limit(settings.config.max_connections, workers);
+    if !max_conns_given(args) {
+        // The default is the most a reactor takes, not a promise: each
+        // worker's share of it is sized to what its descriptors hold, so
+        // that a default does not warn.
+        let room = nofile_limit().saturating_sub(RESERVED_FDS);
+        share = share.min(usize::try_from(room).unwrap_or(usize::MAX).max(1));
+    }
     let reserved = reserve(settings.listen)
         .map_err(|err| format!("cannot listen on {}: {err}", settings.listen))?;
     let addr = reserved
@@ -297,6 +304,14 @@ fn reserve(addr: SocketAddr) -> io::Result<Socket> {
 pub fn nofile_limit() -> u64 {
     use nix::sys::resource::{getrlimit, Resource};
     getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
+}
+
+/// Whether the command line gives `--max-conns` (else it is the default).
+fn max_conns_given(args: &[OsString]) -> bool {
+    args.iter().any(|arg| {
+        arg.to_str()
+            .is_some_and(|arg| arg == "--max-conns" || arg.starts_with("--max-conns="))
+    })
 }
 
 /// Each worker's `--max-conns`: its share of `max_conns`, plus

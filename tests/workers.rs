@@ -161,6 +161,25 @@ fn workers_share_one_port_are_restarted_and_stop_on_sigterm() {
     }
 }
 
+/// With the default `--max-conns` (100,000), more than 2 workers' 20,000
+/// descriptors hold, each worker is given a share its descriptors hold:
+/// the first README command with `--workers` warns of nothing.
+#[test]
+fn the_default_max_conns_gives_workers_no_warning() {
+    let mut server = VIGIL.start(&["--workers", "2"]);
+    server
+        .wait_for_output("listening on")
+        .expect("both workers listen");
+    let _ = server.wait_for_output("worker 1: descriptor limit");
+    server.signal("TERM");
+    let _ = server.wait_exit(Duration::from_secs(3));
+    let lines = server.output_so_far();
+    assert!(
+        lines.iter().all(|line| !line.contains("WARN")),
+        "{lines:#?}"
+    );
+}
+
 #[test]
 fn workers_stop_when_the_supervisor_is_killed() {
     let mut server = VIGIL.start(&["--workers", "2"]);
