@@ -10,7 +10,10 @@
 //!
 //! Flags: `--listen ADDR` (default `127.0.0.1:7374`), `--idle-timeout DUR`
 //! (`5s`; `0`: off), `--max-conns N` (`100000`), `--max-output N`
-//! (`65536`), `--max-line N` (`1024`), `--log-level LEVEL` (`info`). DUR is
+//! (`65536`), `--max-line N` (`1024`), `--log-level LEVEL` (`info`),
+//! `--metrics ADDR` (off: Prometheus text at `/metrics`, the series of
+//! `docs/operations.md` under the prefix `vigil`, the bus's too with
+//! `--bus`; worker i of `--workers` on the port plus i). DUR is
 //! a whole number with `ms`, `s` or `m`, or a bare `0`. A bad flag is
 //! refused with one line on stderr and exit status 2.
 //!
@@ -136,6 +139,9 @@ struct Flags {
     channel: String,
     workers: usize,
     reuse_port: bool,
+    /// `--metrics ADDR`: Prometheus text at `/metrics` (worker i of
+    /// `--workers` on the port plus i).
+    metrics: Option<SocketAddr>,
 }
 
 fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<Flags, String> {
@@ -151,6 +157,7 @@ fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<Flags, String> 
         channel: "vigil.fanout".to_owned(),
         workers: 1,
         reuse_port: false,
+        metrics: None,
     };
     while let Some(flag) = args.next() {
         if flag == "--reuse-port" {
@@ -179,6 +186,10 @@ fn parse_flags(mut args: impl Iterator<Item = String>) -> Result<Flags, String> 
                             (cargo build --example fanout --features bus)"
                     .to_owned())
             }
+            #[cfg(feature = "metrics")]
+            "--metrics" => flags.metrics = Some(value.parse().map_err(|_| bad("not an address"))?),
+            #[cfg(not(feature = "metrics"))]
+            "--metrics" => return Err("--metrics needs the metrics feature".to_owned()),
             "--channel" if value.is_empty() => return Err(bad("not a channel name")),
             "--channel" => flags.channel = value,
             "--workers" => {
@@ -221,6 +232,32 @@ impl log::Log for Stderr {
     fn flush(&self) {}
 }
 
+/// Serves the reactor's, the line protocol's, the process's and (with
+/// `--bus`) the bus's series at `at`, under the prefix `vigil`.
+#[cfg(feature = "metrics")]
+fn serve_metrics(reactor: &mut Reactor<Fanout>, at: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(at)?;
+    let bound = listener.local_addr()?;
+    reactor.serve_metrics(
+        listener,
+        vigil::ScrapeConfig::default(),
+        |metrics, fanout: &Fanout, body| {
+            let mut exposition = vigil::metrics::Exposition::new("vigil", None);
+            exposition
+                .reactor(metrics, LineProtocol::close_label)
+                .lines(fanout.lines.lines())
+                .process();
+            #[cfg(feature = "bus")]
+            if let Some(link) = &fanout.bus {
+                exposition.bus(&link.stats());
+            }
+            let rendered = exposition.encode(body);
+            debug_assert!(rendered.is_ok(), "a String takes any text");
+        },
+    )?;
+    Ok(bound)
+}
+
 fn main() -> ExitCode {
     let flags = match parse_flags(std::env::args().skip(1)) {
         Ok(flags) => flags,
@@ -236,7 +273,7 @@ fn main() -> ExitCode {
     config.max_connections = flags.max_conns;
     config.max_output = flags.max_output;
     if flags.workers > 1 {
-        return workers::supervise(flags.workers, flags.listen, flags.max_conns);
+        return workers::supervise(flags.workers, flags.listen, flags.max_conns, flags.metrics);
     }
     let handler = Fanout {
         lines: LineProtocol::new(flags.max_line),
@@ -273,6 +310,17 @@ fn main() -> ExitCode {
     match reactor.local_addr() {
         Ok(addr) => log::info!("listening on {addr}"),
         Err(err) => log::warn!("listening on an unknown address: {err}"),
+    }
+    // After `listening on`, as the server logs them.
+    #[cfg(feature = "metrics")]
+    if let Some(at) = flags.metrics {
+        match serve_metrics(&mut reactor, at) {
+            Ok(bound) => log::info!("metrics on http://{bound}/metrics"),
+            Err(err) => {
+                eprintln!("fanout: cannot serve metrics on {at}: {err}");
+                return ExitCode::from(2);
+            }
+        }
     }
     match reactor.run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -61,6 +61,12 @@ impl BusLink {
         })
     }
 
+    /// The bus's counters, for `--metrics`.
+    #[cfg(feature = "metrics")]
+    pub fn stats(&self) -> vigil::bus::BusStats {
+        self.bus.stats()
+    }
+
     /// `PUB <text>` from `cx`'s connection: published, its reply held; or
     /// `ERR bus` now.
     pub fn publish(&self, cx: &mut Context<'_>, text: &[u8]) {

@@ -49,7 +49,12 @@ pub fn parse_workers(text: &str) -> Option<usize> {
 }
 
 /// Runs `workers` instances of this program on `listen` and waits for them.
-pub fn supervise(workers: usize, listen: SocketAddr, max_conns: usize) -> ExitCode {
+pub fn supervise(
+    workers: usize,
+    listen: SocketAddr,
+    max_conns: usize,
+    metrics: Option<SocketAddr>,
+) -> ExitCode {
     let reserved = match bound(listen, true) {
         Ok(socket) => socket,
         Err(err) => {
@@ -82,6 +87,13 @@ pub fn supervise(workers: usize, listen: SocketAddr, max_conns: usize) -> ExitCo
             .arg(addr.to_string())
             .args(["--reuse-port", "--workers", "1", "--max-conns"])
             .arg(share.to_string());
+        if let Some(mut at) = metrics {
+            // Worker i on the port plus i (a later flag wins).
+            if at.port() != 0 {
+                at.set_port(at.port().saturating_add(index as u16));
+            }
+            command.arg("--metrics").arg(at.to_string());
+        }
         die_with_parent(&mut command);
         match command.spawn() {
             Ok(child) => children.push(child),

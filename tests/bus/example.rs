@@ -254,3 +254,32 @@ fn two_workers_on_one_port_are_two_subscribers() {
     }
     first.expect_silence(ms(200));
 }
+
+/// `--metrics`: the example's `/metrics` has the reactor's series and the
+/// bus's, counting a publish and its message (scraped within 5 s).
+#[test]
+fn metrics_count_the_bus_traffic() {
+    let Some(redis) = Redis::start() else { return };
+    let mut server = start(&redis.url(), &["--metrics", "127.0.0.1:0"]);
+    let line = server
+        .wait_for_output("metrics on http://")
+        .expect("the metrics address is logged");
+    let addr: std::net::SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .and_then(|addr| addr.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    await_subscribers(&redis, 1);
+    let mut sender = client(&server);
+    assert_eq!(publish(&mut sender, "counted").0, "OK 1");
+    let metrics = support::scrape::scrape_until(addr, "the bus's counts", |m| {
+        m.try_value("vigil_bus_messages_in_total", &[]) == Some(1.0)
+    });
+    assert_eq!(metrics.value("vigil_bus_up", &[]), 1.0);
+    assert_eq!(
+        metrics.value("vigil_bus_messages_out_total", &[]),
+        1.0
+    );
+    assert_eq!(metrics.value("vigil_connections_open", &[]), 1.0);
+}
