@@ -88,9 +88,9 @@ pub(crate) fn parse_millis(text: &[u8]) -> Option<u64> {
 /// Writes `KEEPALIVE <ms>` with the duration in its largest whole unit
 /// (`10m`, `2s`, `1500ms`) into `buf`; returns the line, newline included.
 pub(crate) fn reply(ms: u64, buf: &mut [u8; 40]) -> &[u8] {
-    let (n, unit) = if ms != 0 && ms % 60_000 == 0 {
+    let (n, unit) = if ms != 0 && ms.is_multiple_of(60_000) {
         (ms / 60_000, "m")
-    } else if ms != 0 && ms % 1_000 == 0 {
+    } else if ms != 0 && ms.is_multiple_of(1_000) {
         (ms / 1_000, "s")
     } else {
         (ms, "ms")
