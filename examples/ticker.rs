@@ -70,7 +70,7 @@ fn feed(
     until: Option<Instant>,
 ) -> u64 {
     let mut n = 0;
-    while until.map_or(true, |until| Instant::now() < until) && !handle.is_stopped() {
+    while until.is_none_or(|until| Instant::now() < until) && !handle.is_stopped() {
         thread::sleep(TICK);
         n += 1;
         let line = Bytes::from(format!("TICK {n}\n"));

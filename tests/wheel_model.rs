@@ -239,7 +239,7 @@ impl Model {
                 if fired == 0 {
                     let after = self.wheel.next_deadline();
                     assert!(
-                        after.map_or(true, |a| a > next),
+                        after.is_none_or(|a| a > next),
                         "pop_expired(next_deadline()) made no progress at {}: {}",
                         next,
                         self.ctx()

@@ -280,7 +280,7 @@ impl Case {
 pub fn dur(d: Duration) -> String {
     if d.is_zero() {
         "0".into()
-    } else if d.subsec_millis() == 0 && d.as_secs() % 60 == 0 {
+    } else if d.subsec_millis() == 0 && d.as_secs().is_multiple_of(60) {
         format!("{}m", d.as_secs() / 60)
     } else if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())

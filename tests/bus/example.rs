@@ -277,9 +277,6 @@ fn metrics_count_the_bus_traffic() {
         m.try_value("vigil_bus_messages_in_total", &[]) == Some(1.0)
     });
     assert_eq!(metrics.value("vigil_bus_up", &[]), 1.0);
-    assert_eq!(
-        metrics.value("vigil_bus_messages_out_total", &[]),
-        1.0
-    );
+    assert_eq!(metrics.value("vigil_bus_messages_out_total", &[]), 1.0);
     assert_eq!(metrics.value("vigil_connections_open", &[]), 1.0);
 }
