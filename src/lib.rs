@@ -33,8 +33,8 @@
 //! machinery is: `vigil::load` (feature `load`, on by default), used by
 //! `vigil-load` and by the capacity benchmark.
 //!
-//! [`bus`] (feature `bus`, off by default) bridges to a Redis pub/sub bus, so
-//! that a fan-out spans processes and boxes.
+//! `vigil::bus` (feature `bus`, off by default) bridges to a Redis pub/sub
+//! bus, so that a fan-out spans processes and boxes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
