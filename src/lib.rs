@@ -18,8 +18,17 @@
 //!   [`Bytes`] to [`Recipients`] (all, all but one, a list), shared by every
 //!   recipient, never copied; each connection has one ordered output queue
 //!   flushed with one `writev`, large fan-outs are spread over loop turns
-//!   ([`Config::fan_out_budget`]), and [`Handler::on_drain`] reports
-//!   backpressure (see `docs/embedding.md`).
+//!   ([`Config::fan_out_budget`]) with their recipients' writes coalesced,
+//!   and [`Handler::on_drain`] reports backpressure (see
+//!   `docs/embedding.md`).
+//! - From other threads: [`Reactor::handle`] gives a [`ReactorHandle`]
+//!   (`Clone + Send`) that sends, fans out, or runs a closure on the loop's
+//!   thread through a bounded queue with coalesced wakeups. Timers: one per
+//!   connection ([`Context::set_timer`], [`Handler::on_timer`]) in its
+//!   existing wheel entry, and loop timers ([`LoopContext::set_periodic`],
+//!   [`Handler::on_loop_timer`]). A reply can wait for something else
+//!   ([`Context::hold_reply`], [`LoopContext::fill_reply`]) and keep its
+//!   place among the connection's replies.
 //! - [`Reactor::metrics`] copies the reactor's counters ([`Stats`],
 //!   [`LoopStats`]); `vigil::metrics` (feature `metrics`) renders them in the
 //!   Prometheus text format, and [`Reactor::serve_metrics`] serves them over
