@@ -279,7 +279,9 @@ impl Context<'_> {
     }
 
     /// Bytes queued on this connection: written by callbacks or pushed, and
-    /// not yet taken by its socket (this callback's writes included). See
+    /// not yet taken by its socket (this callback's writes included). A
+    /// fan-out past the turn's write budget, not yet written to this
+    /// connection (corked, written within a few turns), is not counted. See
     /// [`Config::high_water`](crate::Config::high_water) and
     /// [`Handler::on_drain`](crate::Handler::on_drain).
     pub fn queued(&self) -> usize {
