@@ -15,9 +15,11 @@
 //! load client to CPU 1: the bus row gets the same one core as the
 //! single-process rows, so the difference is what the bus costs.
 
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use vigil::load::Report;
@@ -132,17 +134,53 @@ impl Drop for Redis {
     }
 }
 
-/// Whether the program at `exe` takes `--bus` (its `--help` names it).
-fn takes_bus(exe: &Path) -> bool {
-    Command::new(exe)
-        .arg("--help")
+/// Whether the program at `exe` starts with `--bus url` (prints its
+/// `listening on` line); the reason if not (its first line, e.g. an
+/// unknown flag, or `--bus` in a build without the `bus` feature).
+fn takes_bus(exe: &Path, url: &str) -> Result<(), String> {
+    let mut child = Command::new(exe)
+        .args(["--listen", "127.0.0.1:0", "--bus", url])
         .stdin(Stdio::null())
-        .output()
-        .map(|o| {
-            let text = [o.stdout, o.stderr].concat();
-            String::from_utf8_lossy(&text).contains("--bus")
-        })
-        .unwrap_or(false)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let (tx, rx) = mpsc::channel();
+    for pipe in [
+        Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().expect("piped")),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let mut said = Vec::new();
+    let deadline = Instant::now() + READY;
+    let verdict = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("listening on ") => break Ok(()),
+            Ok(line) => said.push(line),
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                break Err(format!(
+                    "{} --bus exited ({status}): {}",
+                    exe.display(),
+                    said.first().map_or("", String::as_str)
+                ));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                break Err(format!("{} --bus did not start listening", exe.display()))
+            }
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    verdict
 }
 
 /// Runs (or, with `report_only`, reads back) the bus row: its report, and
@@ -154,16 +192,15 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool) -> (Option<Rep
     }
     let _ = std::fs::remove_file(&json);
     let skip = |why: String| (None, vec![format!("bus row skipped: {why}")]);
-    if !takes_bus(&plan.server) {
-        return skip(format!(
-            "the fan-out example at {} does not take --bus (`cargo build --release --example fanout --features bus`, or --fanout-server PATH)",
-            plan.server.display()
-        ));
-    }
     let redis = match Redis::start(pin) {
         Ok(r) => r,
         Err(why) => return skip(why),
     };
+    if let Err(why) = takes_bus(&plan.server, &redis.url()) {
+        return skip(format!(
+            "{why} (`cargo build --release --example fanout --features bus`, or --fanout-server PATH)"
+        ));
+    }
     let mut flags = plan.server_flags(ServerKind::Vigil);
     flags.extend(["--bus".into(), redis.url()]);
     let exe = plan.server.display().to_string();
