@@ -26,7 +26,7 @@ fn cpu_per_message_us(f: &Fanout, with_bus: bool) -> Option<f64> {
     let t = &f.throughput;
     let mut cpu = t.server_cpu?.total();
     if with_bus {
-        cpu += t.bus_cpu?.total();
+        cpu += t.bus_cpu_secs?;
     }
     Some(cpu * 1e6 / t.messages.max(1) as f64)
 }
@@ -74,7 +74,7 @@ fn rows() -> Vec<(&'static str, Get, bool)> {
         ),
         (
             "(b) Redis CPU per message (us)",
-            |f| f.throughput.bus_cpu_per_message_us.map(|c| c.total()),
+            |f| f.throughput.bus_cpu_per_message_us,
             false,
         ),
         (
@@ -116,6 +116,14 @@ fn rows() -> Vec<(&'static str, Get, bool)> {
     ]
 }
 
+/// A whole number as one (a count), anything else as [`fmt`] writes it.
+fn count_or(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.fract() == 0.0 => format!("{v:.0}"),
+        _ => fmt(v),
+    }
+}
+
 /// The table (`single`: vigil in one process; `bus`: the `instances`),
 /// then the bus's cost per message and `notes`.
 pub fn render(
@@ -146,8 +154,8 @@ pub fn render(
         let _ = writeln!(
             s,
             "| {figure} | {} | {} | {} | {target} | {met} |",
-            fmt(a),
-            fmt(b),
+            count_or(a),
+            count_or(b),
             ratio.map_or("-".into(), |r| format!("{r:.2}"))
         );
     }
@@ -161,7 +169,7 @@ pub fn render(
             diff(la.p50, lb.p50),
             diff(la.p99, lb.p99),
             diff(cpu_per_message_us(a, false), cpu_per_message_us(b, true)),
-            fmt(b.throughput.bus_cpu_per_message_us.map(|c| c.total())),
+            fmt(b.throughput.bus_cpu_per_message_us),
         );
     }
     for note in notes {

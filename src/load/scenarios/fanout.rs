@@ -292,7 +292,7 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
 
     progress.say(&format!("{} messages, each on the last OK", args.burst));
     let cpu_before = servers_sample(args);
-    let bus_before = args.bus_pid.and_then(proc_stats::sample);
+    let bus_before = args.bus_pid.and_then(proc_stats::cpu_ns);
     let me_before = proc_stats::sample(std::process::id());
     h.phase = Phase::Burst;
     let begun = Instant::now();
@@ -304,7 +304,7 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     let end = begun + Duration::from_secs(120);
     drive(pool, &mut h, &mut opener, end, &mut progress)?;
     let cpu_after = servers_sample(args);
-    let bus_after = args.bus_pid.and_then(proc_stats::sample);
+    let bus_after = args.bus_pid.and_then(proc_stats::cpu_ns);
     let me_after = proc_stats::sample(std::process::id());
     let burst_end = (spaced..total)
         .filter_map(|s| h.ledger.last_at[s])
@@ -324,7 +324,9 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
         .collect();
     let deliveries: u64 = (spaced..total).map(|s| u64::from(h.ledger.got[s])).sum();
     let server_cpu = cpu_before.zip(cpu_after).map(|(b, a)| a.cpu_since(&b));
-    let bus_cpu = bus_before.zip(bus_after).map(|(b, a)| a.cpu_since(&b));
+    let bus_cpu_secs = bus_before
+        .zip(bus_after)
+        .map(|(b, a)| a.saturating_sub(b) as f64 / 1e9);
     let burst_msgs = h.next_seq.saturating_sub(spaced);
     let memory = match (before, opened, drained) {
         (Some(b), Some(o), Some(d)) => Some(FanoutMemory {
@@ -366,8 +368,8 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
             deliveries_per_sec: deliveries as f64 / secs.max(1e-6),
             server_cpu,
             cpu_per_delivery_us: server_cpu.map(|c| c.scaled(1e6 / deliveries.max(1) as f64)),
-            bus_cpu,
-            bus_cpu_per_message_us: bus_cpu.map(|c| c.scaled(1e6 / burst_msgs.max(1) as f64)),
+            bus_cpu_secs,
+            bus_cpu_per_message_us: bus_cpu_secs.map(|c| c * 1e6 / burst_msgs.max(1) as f64),
             client_cpu_share: me_before
                 .zip(me_after)
                 .map(|(b, a)| a.cpu_since(&b).total() / a.secs_since(&b)),

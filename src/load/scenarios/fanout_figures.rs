@@ -68,13 +68,14 @@ pub struct FanoutThroughput {
     pub server_cpu: Option<Cpu>,
     /// The server's CPU time per delivery, microseconds.
     pub cpu_per_delivery_us: Option<Cpu>,
-    /// The bus's (`redis-server`'s) CPU time over the phase, with
+    /// The bus's (`redis-server`'s) CPU time over the phase, user and
+    /// kernel together (exact, from the scheduler), seconds, with
     /// `--bus-pid`.
     #[serde(default)]
-    pub bus_cpu: Option<Cpu>,
+    pub bus_cpu_secs: Option<f64>,
     /// The bus's CPU time per message published, microseconds.
     #[serde(default)]
-    pub bus_cpu_per_message_us: Option<Cpu>,
+    pub bus_cpu_per_message_us: Option<f64>,
     /// The load client's CPU use over the phase (1 = one core): near 1, it
     /// is the client that limits what the server can show.
     pub client_cpu_share: Option<f64>,
@@ -131,10 +132,7 @@ impl Fanout {
             t.num("  server CPU per delivery, user", "us", per.user);
             t.num("  server CPU per delivery, kernel", "us", per.kernel);
         }
-        if let Some(per) = b.bus_cpu_per_message_us {
-            t.num("  bus CPU per message, user", "us", per.user);
-            t.num("  bus CPU per message, kernel", "us", per.kernel);
-        }
+        t.opt("  bus CPU per message", "us", b.bus_cpu_per_message_us);
         t.opt(
             "  load client CPU use (1 = one core)",
             "",
