@@ -13,11 +13,12 @@
 # scripts/box.sh: 16,700 connections per process, 4,000 per source). Once
 # the workers hold them all, a client on one more connection sends MESSAGES
 # (default 5) `PUB`s, 3 s apart, each after the previous `OK`, and for each
-# samples every worker's CPU time (/proc/PID/stat, 10 ms ticks) every 10 ms:
+# samples every worker's CPU time (all threads, /proc/PID/task/*/schedstat,
+# exact) every 10 ms:
 #
 # - last delivery: from the PUB until the workers' CPU time stops growing
-#   (the last worker finished writing; +-10 ms, the kernel's accounting
-#   tick), an upper bound for the time to the last write, not a receipt;
+#   (less than 0.5 ms in a 10 ms poll: the last worker finished writing;
+#   +-10 ms), the time to the last write, not a receipt;
 # - deliveries per busy core: CONNS / the workers' CPU seconds for the
 #   message, i.e. deliveries per CPU-second, comparable with one process's
 #   1 / (CPU per delivery) of `cargo bench --bench capacity -- --fanout`;
@@ -58,9 +59,10 @@ cleanup() {
 trap cleanup EXIT
 
 sum_fds() { local t=0; for p in "$@"; do t=$((t + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l))); done; echo "$t"; }
-# utime + stime of every worker, in clock ticks (fields 14 and 15; the
-# command name, "fanout", has no space), with one awk for all of them.
-sum_ticks() { local files=(); for p in "$@"; do files+=("/proc/$p/stat"); done; awk '{t += $14 + $15} END {print t + 0}' "${files[@]}" 2>/dev/null; }
+# CPU time of every thread of every worker (its bus threads included), in
+# ns, from the scheduler's exact count (/proc/PID/task/TID/schedstat), with
+# one awk for all of them.
+sum_cpu_ns() { local files=(); for p in "$@"; do files+=(/proc/"$p"/task/*/schedstat); done; awk '{t += $1} END {printf "%.0f\n", t}' "${files[@]}" 2>/dev/null; }
 now_us() { echo $(( $(date +%s%N) / 1000 )); }
 
 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --loglevel warning >"$work/redis.log" 2>&1 &
@@ -76,7 +78,11 @@ for _ in $(seq 100); do
     [[ $(redis-cli -p "$rport" PUBSUB NUMSUB vigil.fanout | tail -1) == "$workers" ]] && break
     sleep 0.1
 done
-mapfile -t wpids < <(pgrep -P "$supervisor" | sort -n)
+if (( workers > 1 )); then
+    mapfile -t wpids < <(pgrep -P "$supervisor" | sort -n)
+else
+    wpids=("$supervisor")  # --workers 1: the process is the instance
+fi
 (( ${#wpids[@]} == workers )) || { echo "fanout: ${#wpids[@]} of $workers workers:" >&2; cat "$work/fanout.log" >&2; exit 1; }
 echo "redis subscribers: $(redis-cli -p "$rport" PUBSUB NUMSUB vigil.fanout | tail -1) of $workers workers"
 fds0=$(sum_fds "${wpids[@]}")
@@ -104,19 +110,22 @@ exec 3<>"/dev/tcp/127.0.0.1/$port"
 payload=$(printf 'x%.0s' $(seq 53))
 printf '| message | OK | last delivery (ms) | workers CPU (ms) | deliveries per CPU-second |\n|---:|---|---:|---:|---:|\n'
 for i in $(seq "$messages"); do
-    ticks0=$(sum_ticks "${wpids[@]}")
+    cpu0=$(sum_cpu_ns "${wpids[@]}")
     t0=$(now_us)
     printf 'PUB %010d %s\n' "$i" "$payload" >&3
     IFS= read -r -t 5 ok <&3 || ok="(none in 5 s)"
-    last_change=$t0; prev=$ticks0; quiet=0
-    while (( quiet < 10 )); do  # 100 ms without a tick
+    # Busy: more than 0.5 ms of CPU in a 10 ms poll (an idle worker's bus
+    # thread wakes every 50 ms for a few us); done after 100 ms idle.
+    last_change=$t0; busy_cpu=$cpu0; prev=$cpu0; quiet=0
+    while (( quiet < 10 )); do
         sleep 0.01
-        t=$(sum_ticks "${wpids[@]}")
-        if (( t != prev )); then prev=$t; last_change=$(now_us); quiet=0; else quiet=$((quiet + 1)); fi
+        c=$(sum_cpu_ns "${wpids[@]}")
+        if (( c - prev > 500000 )); then last_change=$(now_us); busy_cpu=$c; quiet=0; else quiet=$((quiet + 1)); fi
+        prev=$c
     done
-    cpu_ms=$(( (prev - ticks0) * 10 ))
+    cpu_ms=$(( (busy_cpu - cpu0) / 1000000 ))
     awk -v i="$i" -v ok="${ok%$'\r'}" -v ms="$(( (last_change - t0) / 1000 ))" -v cpu="$cpu_ms" -v n="$held" \
-        'BEGIN { printf "| %d | %s | %d | %d | %s |\n", i, ok, ms, cpu, cpu > 0 ? sprintf("%.0f", n / (cpu / 1000)) : "-" }'
+        'BEGIN { printf "| %d | %s | %d | %d | %s |\n", i, ok, ms, cpu, (cpu > 0 ? sprintf("%.0f", n / (cpu / 1000)) : "-") }'
     sleep 3
 done
 echo "workers' descriptors after publishing: $(( $(sum_fds "${wpids[@]}") - fds0 )) (held before: $held)"

@@ -236,6 +236,15 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool) -> (Option<Rep
         &json,
     );
     drop(servers);
+    if let Some(line) = redis
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_publish:"))
+    {
+        notes.push(format!(
+            "bus row: Redis's own count of PUBLISH (INFO commandstats, the command itself; its writes to the {INSTANCES} subscribed instances follow in Redis's loop): {line}"
+        ));
+    }
     drop(redis);
     (report, notes)
 }

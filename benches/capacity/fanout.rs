@@ -14,9 +14,9 @@
 //! the last run's JSON again. A server that cannot be started (vigil's
 //! example not built) leaves its column empty and says why.
 //!
-//! `--fanout-bus` adds the bus row ([`crate::bus`]): the same subscribers
-//! over 4 instances of the example sharing one `redis-server`, in a second
-//! table beside vigil's single process ([`crate::fanout_bus`]), and as a
+//! `--fanout-bus` adds the bus row ([`crate::bus`]), run right after vigil's
+//! single process: the same subscribers over 4 instances of the example
+//! sharing one `redis-server`, in a second table beside vigil's single process ([`crate::fanout_bus`]), and as a
 //! fourth curve. `--fanout-no-baselines` skips the tokio baseline and the
 //! floor (their columns stay empty).
 
@@ -132,7 +132,13 @@ fn default_server() -> PathBuf {
 pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool, machine: &str) -> String {
     let mut reports: Vec<Option<Report>> = Vec::new();
     let mut notes = Vec::new();
+    // The bus row runs right after vigil's single process, so that the two
+    // it compares see the same spell of the machine's other load.
+    let mut bus_run = None;
     for kind in ServerKind::ALL {
+        if kind != ServerKind::Vigil && plan.bus && bus_run.is_none() {
+            bus_run = Some(bus::run(plan, out, pin, report_only));
+        }
         let json = out.join(format!("fanout-{}.json", kind.name()));
         if report_only {
             reports.push(supervise::read_report(&json));
@@ -179,8 +185,7 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool, machine: &str)
         plan.describe(),
         fanout_table::render(&rows, &notes)
     );
-    let bus_report = if plan.bus {
-        let (report, notes) = bus::run(plan, out, pin, report_only);
+    let bus_report = if let Some((report, notes)) = bus_run {
         text.push_str(&format!(
             "\nfan-out over a bus: the same subscribers spread over {} instances sharing one redis-server\n\n{}",
             bus::INSTANCES,

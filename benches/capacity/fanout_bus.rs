@@ -73,7 +73,7 @@ fn rows() -> Vec<(&'static str, Get, bool)> {
             false,
         ),
         (
-            "(b) Redis CPU per message (us)",
+            "(b) Redis CPU per message, its idle work included (us)",
             |f| f.throughput.bus_cpu_per_message_us,
             false,
         ),
