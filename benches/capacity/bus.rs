@@ -1,5 +1,6 @@
 //! The fan-out benchmark's bus row (`--fanout-bus`): the same subscribers
-//! spread over [`INSTANCES`] instances of vigil's fan-out example that share
+//! spread over [`INSTANCES`] (or `--fanout-bus-instances N`) instances of
+//! vigil's fan-out example that share
 //! one `redis-server` (protocol v1.3, "Fan-out over a bus"), the publisher
 //! and the pinger on the first.
 //!
@@ -28,7 +29,7 @@ use crate::fanout::Plan;
 use crate::plan::ServerKind;
 use crate::supervise::{self, Server, TASKSET};
 
-/// Fan-out instances sharing the bus.
+/// Fan-out instances sharing the bus, unless `--fanout-bus-instances N`.
 pub const INSTANCES: usize = 4;
 /// The example's default channel.
 const CHANNEL: &str = "vigil.fanout";
@@ -204,15 +205,16 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool) -> (Option<Rep
     let mut flags = plan.server_flags(ServerKind::Vigil);
     flags.extend(["--bus".into(), redis.url()]);
     let exe = plan.server.display().to_string();
-    let servers: Vec<Server> = (0..INSTANCES)
+    let instances = plan.bus_instances;
+    let servers: Vec<Server> = (0..instances)
         .map(|_| Server::start_exe(ServerKind::Vigil, &exe, &flags, pin))
         .collect();
     let mut notes = Vec::new();
     let deadline = Instant::now() + READY;
-    while redis.subscribers(CHANNEL) < INSTANCES {
+    while redis.subscribers(CHANNEL) < instances {
         if Instant::now() > deadline {
             notes.push(format!(
-                "bus row: only {} of {INSTANCES} instances subscribed to {CHANNEL} after {READY:?}",
+                "bus row: only {} of {instances} instances subscribed to {CHANNEL} after {READY:?}",
                 redis.subscribers(CHANNEL)
             ));
             break;
@@ -225,7 +227,7 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool) -> (Option<Rep
         opts.spread_pids.push(s.pid());
     }
     opts.bus_pid = Some(redis.pid());
-    let name = format!("fanout over {INSTANCES} instances and Redis");
+    let name = format!("fanout over {instances} instances and Redis");
     let report = supervise::run_load(
         &servers[0],
         ServerKind::Vigil,
@@ -242,7 +244,7 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool) -> (Option<Rep
         .find_map(|l| l.strip_prefix("cmdstat_publish:"))
     {
         notes.push(format!(
-            "bus row: Redis's own count of PUBLISH (INFO commandstats, the command itself; its writes to the {INSTANCES} subscribed instances follow in Redis's loop): {line}"
+            "bus row: Redis's own count of PUBLISH (INFO commandstats, the command itself; its writes to the {instances} subscribed instances follow in Redis's loop): {line}"
         ));
     }
     drop(redis);

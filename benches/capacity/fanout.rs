@@ -16,9 +16,10 @@
 //!
 //! `--fanout-bus` adds the bus row ([`crate::bus`]), run right after vigil's
 //! single process: the same subscribers over 4 instances of the example
-//! sharing one `redis-server`, in a second table beside vigil's single process ([`crate::fanout_bus`]), and as a
-//! fourth curve. `--fanout-no-baselines` skips the tokio baseline and the
-//! floor (their columns stay empty).
+//! sharing one `redis-server` (`--fanout-bus-instances N`: N of them), in a
+//! second table beside vigil's single process ([`crate::fanout_bus`]), and
+//! as a fourth curve. `--fanout-no-baselines` skips the tokio baseline and
+//! the floor (their columns stay empty).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,6 +55,8 @@ pub struct Plan {
     pub server: PathBuf,
     /// Run the bus row too.
     pub bus: bool,
+    /// Its instances ([`bus::INSTANCES`] unless `--fanout-bus-instances`).
+    pub bus_instances: usize,
     /// Skip the tokio baseline and the floor.
     pub no_baselines: bool,
 }
@@ -78,6 +81,10 @@ impl Plan {
                 .map(PathBuf::from)
                 .unwrap_or_else(default_server),
             bus: args.iter().any(|a| a == "--fanout-bus"),
+            bus_instances: value("--fanout-bus-instances")
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(bus::INSTANCES),
             no_baselines: args.iter().any(|a| a == "--fanout-no-baselines"),
         }
     }
@@ -188,8 +195,8 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool, machine: &str)
     let bus_report = if let Some((report, notes)) = bus_run {
         text.push_str(&format!(
             "\nfan-out over a bus: the same subscribers spread over {} instances sharing one redis-server\n\n{}",
-            bus::INSTANCES,
-            fanout_bus::render(reports[0].as_ref(), report.as_ref(), bus::INSTANCES, &notes)
+            plan.bus_instances,
+            fanout_bus::render(reports[0].as_ref(), report.as_ref(), plan.bus_instances, &notes)
         ));
         report
     } else {
@@ -207,7 +214,7 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool, machine: &str)
         })
         .collect();
     let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"];
-    let bus_name = format!("vigil, {} instances + Redis", bus::INSTANCES);
+    let bus_name = format!("vigil, {} instances + Redis", plan.bus_instances);
     let names = ServerKind::ALL
         .iter()
         .map(|k| k.heading())

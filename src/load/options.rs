@@ -131,7 +131,8 @@ pub struct Options {
     pub spread_pids: Vec<u32>,
 
     /// fanout: the bus's process (`redis-server`): its CPU over the
-    /// throughput phase is reported apart, per message.
+    /// throughput phase is reported apart, per message, and `OK <n>` counts
+    /// instances (as with `--spread`), even with one.
     #[arg(long)]
     pub bus_pid: Option<u32>,
 

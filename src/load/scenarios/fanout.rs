@@ -227,14 +227,15 @@ impl Handler for Fanner {
 pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     let mut progress = Progress::new("fanout");
     pool.read_fan_lines();
-    let instances = if args.spread.is_empty() {
-        0
-    } else {
+    if !args.spread.is_empty() {
         let mut addrs = vec![args.addr];
         addrs.extend(&args.spread);
         pool.spread_over(SUBS_FROM, addrs)?;
-        args.spread.len() + 1
-    };
+    }
+    // Over a bus (instances to spread over, or the bus's pid), `OK <n>`
+    // counts the instances; else the connections.
+    let on_bus = !args.spread.is_empty() || args.bus_pid.is_some();
+    let instances = if on_bus { args.spread.len() + 1 } else { 0 };
     let payload = args.payload.max(11);
     let mut text = b"PUB ".to_vec();
     text.extend_from_slice(b"0000000000 ");
