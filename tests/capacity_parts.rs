@@ -1,9 +1,11 @@
 //! The capacity benchmark's pure parts (its scenario table, the final
-//! table's figures and verdicts, the fan-out table's verdicts, the plot's
-//! scales), tested here: the
+//! table's figures and verdicts, the fan-out table's verdicts and its bus
+//! row's, the plot's scales), tested here: the
 //! benchmark itself runs without a test harness.
 #![cfg(feature = "cli")]
 
+#[path = "../benches/capacity/fanout_bus.rs"]
+mod fanout_bus;
 #[path = "../benches/capacity/fanout_table.rs"]
 mod fanout_table;
 #[path = "../benches/capacity/figures.rs"]
@@ -291,7 +293,7 @@ mod fanout_table_tests {
         Some(Report {
             label: "x".into(),
             procs: None,
-            figures: Figures::Fanout(f),
+            figures: Figures::Fanout(Box::new(f)),
             notes: vec![],
         })
     }
@@ -334,5 +336,78 @@ mod fanout_table_tests {
             (fmt(Some(0.0)), fmt(Some(1.0)), fmt(Some(12345.6))),
             ("0".into(), "1.00".into(), "12346".into())
         );
+    }
+}
+
+mod fanout_bus_tests {
+    use vigil::load::{Cpu, Fanout, Figures, Report, Spread};
+
+    use crate::fanout_bus::*;
+
+    fn report(p50: f64, p99: f64, instances: u64, server_s: f64, bus_s: Option<f64>) -> Report {
+        let mut f = Fanout {
+            instances,
+            ..Fanout::default()
+        };
+        f.latency.last_delivery_ms = Spread {
+            p50: Some(p50),
+            p99: Some(p99),
+            ..Spread::default()
+        };
+        f.throughput.messages = 100;
+        f.throughput.server_cpu = Some(Cpu {
+            user: 0.0,
+            kernel: server_s,
+        });
+        f.throughput.bus_cpu_secs = bus_s;
+        f.throughput.bus_cpu_per_message_us = bus_s.map(|s| s * 1e4);
+        Report {
+            label: "x".into(),
+            procs: None,
+            figures: Figures::Fanout(Box::new(f)),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn the_instances_are_judged_against_the_single_process() {
+        let single = report(60.0, 100.0, 1, 1.0, None);
+        let within = report(70.0, 125.0, 4, 1.2, Some(0.01));
+        let md = render(Some(&single), Some(&within), 4, &[]);
+        assert!(
+            md.contains(
+                "| (a) last delivery p99 (ms) | 100 | 125 | 1.25 | <= 1.3 x 1 process | yes |"
+            ),
+            "{md}"
+        );
+        // 1 s over 100 messages against 1.21 s: 2,100 us more a message.
+        assert!(
+            md.contains("min - ms (the least disturbed message), p50 10 ms, p99 25 ms; CPU (servers + Redis) 2100 us per message, of which Redis 100 us."),
+            "{md}"
+        );
+        let past = report(70.0, 140.0, 4, 1.2, Some(0.01));
+        let md = render(Some(&single), Some(&past), 4, &["why".into()]);
+        assert!(
+            md.contains("| 1.40 | <= 1.3 x 1 process | **no** |"),
+            "{md}"
+        );
+        assert!(md.ends_with("\nwhy\n"));
+    }
+
+    #[test]
+    fn a_skipped_bus_row_has_no_verdict() {
+        let single = report(60.0, 100.0, 1, 1.0, None);
+        let md = render(
+            Some(&single),
+            None,
+            4,
+            &["bus row skipped: no redis".into()],
+        );
+        assert!(md.contains("| vigil, 4 instances + Redis |"), "{md}");
+        assert!(
+            md.contains("| 100 | - | - | <= 1.3 x 1 process |  |"),
+            "{md}"
+        );
+        assert!(!md.contains("What the bus adds"));
     }
 }

@@ -13,16 +13,23 @@
 //! messages). `--fanout-subs N` sets the subscribers; `--report-only` reads
 //! the last run's JSON again. A server that cannot be started (vigil's
 //! example not built) leaves its column empty and says why.
+//!
+//! `--fanout-bus` adds the bus row ([`crate::bus`]), run right after vigil's
+//! single process: the same subscribers over 4 instances of the example
+//! sharing one `redis-server` (`--fanout-bus-instances N`: N of them), in a
+//! second table beside vigil's single process ([`crate::fanout_bus`]), and
+//! as a fourth curve. `--fanout-no-baselines` skips the tokio baseline and
+//! the floor (their columns stay empty).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vigil::load::{Options, Report, Scenario};
 
-use crate::fanout_table;
 use crate::plan::{ServerKind, SOURCES};
 use crate::plot::{self, Curve, Labels};
 use crate::supervise::{self, Server};
+use crate::{bus, fanout_bus, fanout_table};
 
 /// Subscribers of the full run: near the 20,000 files a process may open,
 /// for the server and for the one load process (which also holds the
@@ -46,6 +53,12 @@ pub struct Plan {
     pub payload: usize,
     /// vigil's fan-out example.
     pub server: PathBuf,
+    /// Run the bus row too.
+    pub bus: bool,
+    /// Its instances ([`bus::INSTANCES`] unless `--fanout-bus-instances`).
+    pub bus_instances: usize,
+    /// Skip the tokio baseline and the floor.
+    pub no_baselines: bool,
 }
 
 impl Plan {
@@ -67,6 +80,12 @@ impl Plan {
             server: value("--fanout-server")
                 .map(PathBuf::from)
                 .unwrap_or_else(default_server),
+            bus: args.iter().any(|a| a == "--fanout-bus"),
+            bus_instances: value("--fanout-bus-instances")
+                .and_then(|n| n.parse().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(bus::INSTANCES),
+            no_baselines: args.iter().any(|a| a == "--fanout-no-baselines"),
         }
     }
 
@@ -120,10 +139,21 @@ fn default_server() -> PathBuf {
 pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool, machine: &str) -> String {
     let mut reports: Vec<Option<Report>> = Vec::new();
     let mut notes = Vec::new();
+    // The bus row runs right after vigil's single process, so that the two
+    // it compares see the same spell of the machine's other load.
+    let mut bus_run = None;
     for kind in ServerKind::ALL {
+        if kind != ServerKind::Vigil && plan.bus && bus_run.is_none() {
+            bus_run = Some(bus::run(plan, out, pin, report_only));
+        }
         let json = out.join(format!("fanout-{}.json", kind.name()));
         if report_only {
             reports.push(supervise::read_report(&json));
+            continue;
+        }
+        if kind != ServerKind::Vigil && plan.no_baselines {
+            let _ = std::fs::remove_file(&json);
+            reports.push(None);
             continue;
         }
         if kind == ServerKind::Vigil && !plan.server.exists() {
@@ -157,14 +187,25 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool, machine: &str)
     notes.sort();
     notes.dedup();
     let rows = fanout_table::rows(&reports);
-    let text = format!(
+    let mut text = format!(
         "{machine}\nfan-out: {}\n\n{}",
         plan.describe(),
         fanout_table::render(&rows, &notes)
     );
+    let bus_report = if let Some((report, notes)) = bus_run {
+        text.push_str(&format!(
+            "\nfan-out over a bus: the same subscribers spread over {} instances sharing one redis-server\n\n{}",
+            plan.bus_instances,
+            fanout_bus::render(reports[0].as_ref(), report.as_ref(), plan.bus_instances, &notes)
+        ));
+        report
+    } else {
+        None
+    };
     std::fs::write(out.join("fanout-table.md"), &text).expect("write table");
     let samples: Vec<Vec<f64>> = reports
         .iter()
+        .chain(std::iter::once(&bus_report))
         .map(|r| {
             r.as_ref()
                 .and_then(Report::fanout)
@@ -172,13 +213,18 @@ pub fn run(plan: &Plan, out: &Path, pin: bool, report_only: bool, machine: &str)
                 .unwrap_or_default()
         })
         .collect();
-    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c"];
-    let curves: Vec<Curve<'_>> = ServerKind::ALL
+    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"];
+    let bus_name = format!("vigil, {} instances + Redis", plan.bus_instances);
+    let names = ServerKind::ALL
         .iter()
+        .map(|k| k.heading())
+        .chain(std::iter::once(bus_name.as_str()));
+    let curves: Vec<Curve<'_>> = names
         .zip(&samples)
         .zip(colors)
-        .map(|((kind, samples), color)| Curve {
-            name: kind.heading(),
+        .filter(|((name, samples), _)| !samples.is_empty() || !name.contains("Redis"))
+        .map(|((name, samples), color)| Curve {
+            name,
             samples,
             color,
         })

@@ -6,7 +6,8 @@
 //! JSON files; with `--quick` the sizes in the table are the quick ones).
 //! `-- --fanout` runs the fan-out benchmark instead (`fanout.rs`: vigil's
 //! `examples/fanout`, the baseline and the floor in fan-out mode, 19,000
-//! subscribers; with `--quick`, 2,000).
+//! subscribers; with `--quick`, 2,000); add `--fanout-bus` for the same
+//! subscribers over 4 instances sharing one `redis-server` (`bus.rs`).
 //! `VIGIL_EXTRA_FLAGS="--metrics 127.0.0.1:0"` adds flags to every vigil
 //! server (here: to measure what serving metrics costs). The full run ends
 //! with the box scenario at 100,000 connections (`scripts/box.sh`, several
@@ -34,7 +35,9 @@ mod floor;
 mod tokio_server;
 
 mod box_scale;
+mod bus;
 mod fanout;
+mod fanout_bus;
 mod fanout_table;
 mod figures;
 mod machine;

@@ -117,6 +117,25 @@ pub struct Options {
     #[arg(long)]
     pub server_pid: Option<u32>,
 
+    /// fanout: another instance of the same fan-out, sharing a bus with
+    /// `--addr`'s (repeat the flag for more). The subscribers are spread
+    /// round robin over `--addr` and these; the publisher and the pinger
+    /// stay on `--addr`, and an `OK <n>` counts the instances (protocol
+    /// v1.3), so n must be at least their number.
+    #[arg(long = "spread", value_name = "ADDR")]
+    pub spread: Vec<SocketAddr>,
+
+    /// fanout: the process of a `--spread` instance (repeat the flag): its
+    /// CPU, memory and open files are added to `--server-pid`'s.
+    #[arg(long = "spread-pid", value_name = "PID")]
+    pub spread_pids: Vec<u32>,
+
+    /// fanout: the bus's process (`redis-server`): its CPU over the
+    /// throughput phase is reported apart, per message, and `OK <n>` counts
+    /// instances (as with `--spread`), even with one.
+    #[arg(long)]
+    pub bus_pid: Option<u32>,
+
     /// Write every raw figure to this file as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -176,6 +195,11 @@ impl Options {
         }
         if let Some(pid) = self.server_pid {
             args.push(format!("--server-pid={pid}"));
+        }
+        args.extend(self.spread.iter().map(|a| format!("--spread={a}")));
+        args.extend(self.spread_pids.iter().map(|p| format!("--spread-pid={p}")));
+        if let Some(pid) = self.bus_pid {
+            args.push(format!("--bus-pid={pid}"));
         }
         if let Some(path) = &self.json {
             args.push(format!("--json={}", path.display()));
@@ -255,6 +279,12 @@ mod tests {
         opts.gap = Duration::from_millis(20);
         opts.burst = 9;
         opts.payload = 100;
+        opts.spread = vec![
+            "127.0.0.1:10".parse().unwrap(),
+            "127.0.0.2:11".parse().unwrap(),
+        ];
+        opts.spread_pids = vec![43, 44];
+        opts.bus_pid = Some(45);
         let mut argv = vec!["vigil-load".to_string()];
         argv.extend(opts.to_args());
         assert_eq!(Cli::parse_from(argv).opts, opts);

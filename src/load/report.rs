@@ -67,8 +67,8 @@ pub enum Figures {
     Storm(Storm),
     /// See [`Rolling`].
     Rolling(Rolling),
-    /// See [`Fanout`].
-    Fanout(Fanout),
+    /// See [`Fanout`] (boxed: it is the largest by far).
+    Fanout(Box<Fanout>),
 }
 
 impl Figures {
@@ -178,7 +178,7 @@ impl Report {
     /// The fan-out figures, if this is a fanout run.
     pub fn fanout(&self) -> Option<&Fanout> {
         match &self.figures {
-            Figures::Fanout(f) => Some(f),
+            Figures::Fanout(f) => Some(f.as_ref()),
             _ => None,
         }
     }

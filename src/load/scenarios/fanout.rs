@@ -19,6 +19,12 @@
 //! every delivery is accounted for ([`Deliveries`]). The server's memory is
 //! read before the connections, once they are open, and after publishing
 //! (the queues drained).
+//!
+//! With `--spread ADDR` (repeated), the subscribers are spread round robin
+//! over several instances of one fan-out sharing a bus (protocol v1.3),
+//! the publisher and the pinger on `--addr`'s; `--spread-pid` adds those
+//! instances' CPU and memory to the server's, `--bus-pid` reports the bus's
+//! CPU apart.
 
 use std::collections::VecDeque;
 use std::io;
@@ -26,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use super::fanout_figures::{Fanout, FanoutLatency, FanoutMemory, FanoutThroughput};
 use super::fanout_ledger::Ledger;
-use super::server_sample;
 use crate::load::drive::{drive, CloseCounter, Handler, Progress};
 use crate::load::opener::Opener;
 use crate::load::pool::{Ev, Fan, Pool};
@@ -75,6 +80,9 @@ struct Fanner {
     ping_rtt_ms: Vec<f64>,
     /// The publisher's events read out of turn (kept for its allocation).
     scratch: Vec<Ev>,
+    /// Instances sharing a bus (`--spread`), 0 for one server: an `OK <n>`
+    /// then counts instances, not connections.
+    instances: usize,
 }
 
 impl Fanner {
@@ -106,7 +114,11 @@ impl Fanner {
         let seq = self.oks;
         self.oks += 1;
         // Every other open connection: the subscribers and the pinger.
-        let owed = self.ledger.owed.get(seq).map_or(0, |&o| u64::from(o) + 1);
+        let owed = if self.instances > 0 {
+            self.instances as u64
+        } else {
+            self.ledger.owed.get(seq).map_or(0, |&o| u64::from(o) + 1)
+        };
         if !matches!(n, Some(n) if n >= owed) {
             self.ledger.totals.ok_short += 1;
         }
@@ -125,6 +137,10 @@ impl Handler for Fanner {
             }
             Ev::Fan(PUBLISHER, Fan::Msg(_), _) => self.ledger.totals.to_sender += 1,
             Ev::Fan(PUBLISHER, Fan::Ok(n), _) => self.on_ok(pool, n),
+            // `ERR bus` (v1.3): the message went nowhere; it counts as an
+            // `OK` too few (and its deliveries as missing), and the burst
+            // goes on.
+            Ev::Msg(PUBLISHER, Reply::Err, _) => self.on_ok(pool, None),
             Ev::Fan(key, Fan::Msg(seq), at) if key >= SUBS_FROM => {
                 let completed = self.ledger.receive(key - SUBS_FROM, seq, at);
                 self.in_flight -= usize::from(completed);
@@ -211,6 +227,15 @@ impl Handler for Fanner {
 pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     let mut progress = Progress::new("fanout");
     pool.read_fan_lines();
+    if !args.spread.is_empty() {
+        let mut addrs = vec![args.addr];
+        addrs.extend(&args.spread);
+        pool.spread_over(SUBS_FROM, addrs)?;
+    }
+    // Over a bus (instances to spread over, or the bus's pid), `OK <n>`
+    // counts the instances; else the connections.
+    let on_bus = !args.spread.is_empty() || args.bus_pid.is_some();
+    let instances = if on_bus { args.spread.len() + 1 } else { 0 };
     let payload = args.payload.max(11);
     let mut text = b"PUB ".to_vec();
     text.extend_from_slice(b"0000000000 ");
@@ -235,8 +260,9 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
         next_ping_at: None,
         ping_rtt_ms: Vec::new(),
         scratch: Vec::new(),
+        instances,
     };
-    let before = server_sample(args);
+    let before = servers_sample(args);
     let conns = args.conns + SUBS_FROM;
     let mut opener = Opener::new(conns, args.pending, args.connect_timeout);
     let cap = Instant::now() + args.connect_timeout + Duration::from_secs(5);
@@ -251,7 +277,7 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     h.phase = Phase::Waiting;
     let settle = Instant::now() + Duration::from_millis(500);
     drive(pool, &mut h, &mut opener, settle, &mut progress)?;
-    let opened = server_sample(args);
+    let opened = servers_sample(args);
 
     progress.say(&format!("{spaced} messages, one every {:?}", args.gap));
     h.phase = Phase::Spaced;
@@ -266,7 +292,8 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     drive(pool, &mut h, &mut opener, settle, &mut progress)?;
 
     progress.say(&format!("{} messages, each on the last OK", args.burst));
-    let cpu_before = server_sample(args);
+    let cpu_before = servers_sample(args);
+    let bus_before = args.bus_pid.and_then(proc_stats::cpu_ns);
     let me_before = proc_stats::sample(std::process::id());
     h.phase = Phase::Burst;
     let begun = Instant::now();
@@ -277,7 +304,8 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     }
     let end = begun + Duration::from_secs(120);
     drive(pool, &mut h, &mut opener, end, &mut progress)?;
-    let cpu_after = server_sample(args);
+    let cpu_after = servers_sample(args);
+    let bus_after = args.bus_pid.and_then(proc_stats::cpu_ns);
     let me_after = proc_stats::sample(std::process::id());
     let burst_end = (spaced..total)
         .filter_map(|s| h.ledger.last_at[s])
@@ -287,7 +315,7 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     h.phase = Phase::Waiting;
     let settle = Instant::now() + Duration::from_millis(1000);
     drive(pool, &mut h, &mut opener, settle, &mut progress)?;
-    let drained = server_sample(args);
+    let drained = servers_sample(args);
 
     let mut notes = Vec::new();
     let latencies: Vec<f64> = (0..spaced)
@@ -297,6 +325,10 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
         .collect();
     let deliveries: u64 = (spaced..total).map(|s| u64::from(h.ledger.got[s])).sum();
     let server_cpu = cpu_before.zip(cpu_after).map(|(b, a)| a.cpu_since(&b));
+    let bus_cpu_secs = bus_before
+        .zip(bus_after)
+        .map(|(b, a)| a.saturating_sub(b) as f64 / 1e9);
+    let burst_msgs = h.next_seq.saturating_sub(spaced);
     let memory = match (before, opened, drained) {
         (Some(b), Some(o), Some(d)) => Some(FanoutMemory {
             rss_before: b.rss_bytes,
@@ -318,6 +350,7 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
     let figures = Fanout {
         opening: opener.figures(&mut notes),
         subscribers: subscribers as u64,
+        instances: instances.max(1) as u64,
         payload: payload as u64,
         latency: FanoutLatency {
             messages: spaced.min(h.next_seq) as u64,
@@ -329,13 +362,15 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
             ping_rtt_ms: Spread::of(std::mem::take(&mut h.ping_rtt_ms)),
         },
         throughput: FanoutThroughput {
-            messages: h.next_seq.saturating_sub(spaced) as u64,
+            messages: burst_msgs as u64,
             oks: h.oks.saturating_sub(spaced) as u64,
             secs,
             deliveries,
             deliveries_per_sec: deliveries as f64 / secs.max(1e-6),
             server_cpu,
             cpu_per_delivery_us: server_cpu.map(|c| c.scaled(1e6 / deliveries.max(1) as f64)),
+            bus_cpu_secs,
+            bus_cpu_per_message_us: bus_cpu_secs.map(|c| c * 1e6 / burst_msgs.max(1) as f64),
             client_cpu_share: me_before
                 .zip(me_after)
                 .map(|(b, a)| a.cpu_since(&b).total() / a.secs_since(&b)),
@@ -344,7 +379,27 @@ pub(crate) fn run(args: &Options, pool: &mut Pool) -> io::Result<Report> {
         closed_by_server: h.closes.closes,
         memory,
     };
-    Ok(Report::single(args, Figures::Fanout(figures), notes))
+    Ok(Report::single(
+        args,
+        Figures::Fanout(Box::new(figures)),
+        notes,
+    ))
+}
+
+/// The server's counters: `--server-pid`'s plus every `--spread-pid`'s
+/// (memory, CPU and open files added up); `None` without `--server-pid` or
+/// if one of them is gone.
+fn servers_sample(args: &Options) -> Option<proc_stats::Sample> {
+    let mut sum = proc_stats::sample(args.server_pid?)?;
+    for &pid in &args.spread_pids {
+        let s = proc_stats::sample(pid)?;
+        sum.rss_bytes += s.rss_bytes;
+        sum.cpu.user += s.cpu.user;
+        sum.cpu.kernel += s.cpu.kernel;
+        sum.ctx_switches += s.ctx_switches;
+        sum.fds += s.fds;
+    }
+    Some(sum)
 }
 
 /// Growth from `before` to `now` per connection, bytes.

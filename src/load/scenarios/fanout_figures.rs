@@ -13,6 +13,10 @@ pub struct Fanout {
     pub opening: Opening,
     /// Subscribers established.
     pub subscribers: u64,
+    /// Server instances the subscribers were spread over (sharing a bus
+    /// when more than 1).
+    #[serde(default = "one")]
+    pub instances: u64,
     /// Bytes of each message's text.
     pub payload: u64,
     /// The latency phase.
@@ -64,6 +68,14 @@ pub struct FanoutThroughput {
     pub server_cpu: Option<Cpu>,
     /// The server's CPU time per delivery, microseconds.
     pub cpu_per_delivery_us: Option<Cpu>,
+    /// The bus's (`redis-server`'s) CPU time over the phase, user and
+    /// kernel together (exact, from the scheduler), seconds, with
+    /// `--bus-pid`.
+    #[serde(default)]
+    pub bus_cpu_secs: Option<f64>,
+    /// The bus's CPU time per message published, microseconds.
+    #[serde(default)]
+    pub bus_cpu_per_message_us: Option<f64>,
     /// The load client's CPU use over the phase (1 = one core): near 1, it
     /// is the client that limits what the server can show.
     pub client_cpu_share: Option<f64>,
@@ -86,10 +98,16 @@ pub struct FanoutMemory {
     pub fds: u64,
 }
 
+/// One instance, for reports written before there could be several.
+fn one() -> u64 {
+    1
+}
+
 impl Fanout {
     pub(crate) fn rows(&self, t: &mut Rows) {
         self.opening.rows(t);
         t.int("subscribers", self.subscribers);
+        t.int("server instances (sharing a bus if > 1)", self.instances);
         t.int_unit("payload", "bytes", self.payload);
         let l = &self.latency;
         t.int("latency phase: messages", l.messages);
@@ -114,6 +132,7 @@ impl Fanout {
             t.num("  server CPU per delivery, user", "us", per.user);
             t.num("  server CPU per delivery, kernel", "us", per.kernel);
         }
+        t.opt("  bus CPU per message", "us", b.bus_cpu_per_message_us);
         t.opt(
             "  load client CPU use (1 = one core)",
             "",
