@@ -77,7 +77,9 @@ pub struct Config {
     /// every connection visits up to 32 times as many recipients a turn,
     /// corking those past the budget; the rest goes on in the next turns,
     /// with reads, accepts and timers in between (`docs/architecture.md`,
-    /// "Fan-out"). Default 1,024.
+    /// "Fan-out"). Default 256: a turn of pushes stays near a millisecond,
+    /// so that others are answered within a few (`docs/benchmarks.md`,
+    /// "Fan-out").
     pub fan_out_budget: usize,
     /// Bytes queued on a connection past which it counts as backed up: once
     /// it drains to [`low_water`](Config::low_water),
@@ -114,7 +116,7 @@ impl Default for Config {
             max_input_rate: None,
             drain: Duration::ZERO,
             close_backlog_at_shutdown: true,
-            fan_out_budget: 1024,
+            fan_out_budget: 256,
             high_water: 16 * 1024,
             low_water: 4 * 1024,
             overflow: OverflowPolicy::Close,

@@ -51,7 +51,7 @@ use crate::reactor::token::ConnId;
 
 /// Recipients a turn's fan-outs may visit per unit of the write budget: a
 /// visit past the budget only marks the recipient (a few nanoseconds), so
-/// a turn visits at most 32 x 1,024 recipients at the default budget.
+/// a turn visits at most 32 x 256 recipients at the default budget.
 pub(super) const VISITS_PER_WRITE: usize = 32;
 
 /// One fan-out to every connection, kept while a corked recipient may owe
