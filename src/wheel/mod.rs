@@ -6,55 +6,19 @@
 mod entries;
 mod expire;
 mod filing;
+mod key;
 mod level;
 
 pub use expire::Expire;
+pub use key::TimerKey;
 
 use std::fmt;
-use std::num::NonZeroU32;
 
 use entries::{Entries, State, NIL};
 use level::{Lanes, Level, LANES, LEVELS, RANGE, SLOTS, TOP};
 
 /// `loc` of an entry that is due: linked in the due list, not in a slot.
 const DUE: u16 = (LEVELS * SLOTS) as u16;
-
-/// Opaque handle to one timer in a [`Wheel`].
-///
-/// A key names one timer only: once the timer has fired or been cancelled,
-/// the key is refused by every method (`reset` returns `false`, `cancel`,
-/// `get` and `deadline` return `None`), even after its storage is reused:
-/// each storage cell carries a `u32` generation, bumped on every reuse, so a
-/// stale key could only be mistaken for a later timer after its cell had
-/// been reused 2^32 times while the key was held.
-///
-/// # Examples
-///
-/// ```
-/// use vigil::Wheel;
-///
-/// let mut wheel = Wheel::new();
-/// let key = wheel.insert(5, "a");
-/// assert_eq!(wheel.cancel(key), Some("a"));
-/// let other = wheel.insert(5, "b"); // may reuse the same storage
-/// assert_eq!(wheel.cancel(key), None); // the old key stays dead
-/// assert_eq!(wheel.get(other), Some(&"b"));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TimerKey {
-    index: u32,
-    /// Never 0: `Option<TimerKey>`, kept by every connection, is 8 bytes.
-    generation: NonZeroU32,
-}
-
-impl TimerKey {
-    fn new(index: u32, generation: u32) -> TimerKey {
-        TimerKey {
-            index,
-            generation: NonZeroU32::new(generation).expect("generations start at 1"),
-        }
-    }
-}
 
 /// A hierarchical timer wheel holding values of type `T`, keyed by
 /// [`TimerKey`], due at `u64` ticks.
