@@ -111,7 +111,21 @@ fn read_msgs(stream: TcpStream, until: Option<&'static str>) -> (Vec<u64>, Vec<S
 
 #[test]
 fn a_subscriber_that_never_reads_is_closed_slow_and_delays_no_one() {
-    let server = Server::with_handler(config(16 * 1024), Pub::default());
+    slow_subscriber(Config::default().fan_out_budget);
+}
+
+/// The same with one write a turn: the second recipient of every message
+/// is corked, the slow one too (`src/reactor/cork.rs`), and found past
+/// `max_output` when its turn comes or the next message visits it.
+#[test]
+fn a_corked_subscriber_that_never_reads_is_closed_slow_too() {
+    slow_subscriber(1);
+}
+
+fn slow_subscriber(budget: usize) {
+    let mut config = config(16 * 1024);
+    config.fan_out_budget = budget;
+    let server = Server::with_handler(config, Pub::default());
     let slow = small_window_client(server.addr);
     let fast = server.connect();
     let mut publisher = server.connect();

@@ -294,7 +294,7 @@ impl<S: Default> Core<S> {
             let id = ConnId::new(key, conn.io.generation);
             self.fan.budget_left -= 1;
             if let Err(reason) = self.uncork(id) {
-                self.close(handler, id, reason);
+                self.closed_by_push(handler, id, reason);
             }
         }
         self.fan.cork.trim();
