@@ -249,7 +249,13 @@ fn serve_metrics(reactor: &mut Reactor<Fanout>, at: SocketAddr) -> std::io::Resu
                 .process();
             #[cfg(feature = "bus")]
             if let Some(link) = &fanout.bus {
-                exposition.bus(&link.stats());
+                exposition.bus(&link.stats()).histogram(
+                    "bus_handover",
+                    "From a PUB's publish on any instance to this instance handing its MSG \
+                     to its connections (the two instances' clocks)",
+                    true,
+                    link.handover(),
+                );
             }
             let rendered = exposition.encode(body);
             debug_assert!(rendered.is_ok(), "a String takes any text");

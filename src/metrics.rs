@@ -113,6 +113,42 @@ impl Exposition {
         self.add(crate::bus::metrics::BusCollector(stats.clone()))
     }
 
+    /// A histogram of the embedder's own, `<prefix>_<name>`, with
+    /// `_seconds` appended when `seconds` (its values scaled to seconds by
+    /// the histogram's scale, see [`Histogram::new`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigil::metrics::Exposition;
+    /// use vigil::Histogram;
+    ///
+    /// static BOUNDS_NS: [u64; 3] = [1_000_000, 10_000_000, 100_000_000];
+    /// let mut handover = Histogram::new(&BOUNDS_NS, 1e-9);
+    /// handover.observe(2_000_000); // 2 ms
+    /// let mut text = String::new();
+    /// Exposition::new("myapp", None)
+    ///     .histogram("handover", "From publish to hand-over", true, &handover)
+    ///     .encode(&mut text)?;
+    /// assert!(text.contains("myapp_handover_seconds_bucket{le=\"0.01\"} 1\n"));
+    /// assert!(text.contains("myapp_handover_seconds_count 1\n"));
+    /// # Ok::<(), std::fmt::Error>(())
+    /// ```
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        seconds: bool,
+        histogram: &Histogram,
+    ) -> &mut Exposition {
+        self.add(OwnHistogram {
+            name: name.to_owned(),
+            help: help.to_owned(),
+            seconds,
+            histogram: histogram.clone(),
+        })
+    }
+
     /// `<prefix>_build_info{version="..."} 1`.
     pub fn build_info(&mut self, version: &str) -> &mut Exposition {
         self.add(BuildInfo(version.to_owned()))
@@ -135,6 +171,22 @@ impl Exposition {
     /// Only those of `out` (none for a `String`).
     pub fn encode(&self, out: &mut impl fmt::Write) -> fmt::Result {
         prometheus_client::encoding::prometheus_text::encode(out, &self.root)
+    }
+}
+
+/// One histogram of the embedder's ([`Exposition::histogram`]).
+#[derive(Debug)]
+struct OwnHistogram {
+    name: String,
+    help: String,
+    seconds: bool,
+    histogram: Histogram,
+}
+
+impl Collector for OwnHistogram {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
+        let unit = self.seconds.then_some(&Unit::Seconds);
+        histogram(&mut e, &self.name, unit, &self.help, &self.histogram)
     }
 }
 

@@ -34,14 +34,37 @@ use crate::Fanout;
 const RETRY: Duration = Duration::from_millis(1);
 
 /// The origin before the text: 16 hex digits of the instance, `/`, 16 of
-/// the sender's id, a space.
-const HEADER: usize = 16 + 1 + 16 + 1;
+/// the sender's id, `/`, 16 of the publish time (microseconds since the
+/// Unix epoch, this box's clock), a space.
+const HEADER: usize = 16 + 1 + 16 + 1 + 16 + 1;
+
+/// Buckets of the hand-over time, in nanoseconds: 100 µs to 1 s.
+#[cfg(feature = "metrics")]
+static HANDOVER_BOUNDS_NS: [u64; 13] = [
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+];
 
 /// This instance's bus, and what it needs to publish.
 pub struct BusLink {
     bus: Bus<ConnId>,
     channel: String,
     instance: u64,
+    /// From a `PUB`'s publish (on any instance) to this instance handing
+    /// its `MSG` to the loop's fan-out, by the two instances' clocks.
+    #[cfg(feature = "metrics")]
+    handover: vigil::Histogram,
 }
 
 impl BusLink {
@@ -58,6 +81,8 @@ impl BusLink {
             bus,
             channel,
             instance: instance_id(),
+            #[cfg(feature = "metrics")]
+            handover: vigil::Histogram::new(&HANDOVER_BOUNDS_NS, 1e-9),
         })
     }
 
@@ -67,13 +92,24 @@ impl BusLink {
         self.bus.stats()
     }
 
+    /// The publish-to-hand-over times, for `--metrics`.
+    #[cfg(feature = "metrics")]
+    pub fn handover(&self) -> &vigil::Histogram {
+        &self.handover
+    }
+
     /// `PUB <text>` from `cx`'s connection: published, its reply held; or
     /// `ERR bus` now.
     pub fn publish(&self, cx: &mut Context<'_>, text: &[u8]) {
         let me = cx.id();
         let mut payload = Vec::with_capacity(HEADER + text.len());
-        payload
-            .extend_from_slice(format!("{:016x}/{:016x} ", self.instance, me.to_u64()).as_bytes());
+        let header = format!(
+            "{:016x}/{:016x}/{:016x} ",
+            self.instance,
+            me.to_u64(),
+            micros()
+        );
+        payload.extend_from_slice(header.as_bytes());
         payload.extend_from_slice(text);
         match self.bus.publish(&self.channel, payload, me) {
             Ok(()) => cx.hold_reply(),
@@ -83,11 +119,16 @@ impl BusLink {
 
     /// A message from the bus: `MSG <text>` to every open connection but
     /// its sender.
-    fn deliver(&self, lcx: &mut LoopContext<'_>, payload: &[u8]) {
+    fn deliver(&mut self, lcx: &mut LoopContext<'_>, payload: &[u8]) {
         let (origin, text) = split_origin(payload);
+        #[cfg(feature = "metrics")]
+        if let Some(origin) = &origin {
+            let micros = micros().saturating_sub(origin.published);
+            self.handover.observe(micros.saturating_mul(1_000));
+        }
         let to = match origin {
-            Some((instance, sender)) if instance == self.instance => {
-                Recipients::AllBut(ConnId::from_u64(sender))
+            Some(origin) if origin.instance == self.instance => {
+                Recipients::AllBut(ConnId::from_u64(origin.sender))
             }
             _ => Recipients::All,
         };
@@ -106,7 +147,7 @@ fn forward(handle: &ReactorHandle<Fanout>, event: BusEvent<ConnId>) {
         BusEvent::Message { payload, .. } => {
             let _ = handle.execute_blocking(
                 move |fanout: &mut Fanout, lcx: &mut LoopContext<'_>| {
-                    if let Some(link) = &fanout.bus {
+                    if let Some(link) = &mut fanout.bus {
                         link.deliver(lcx, &payload);
                     }
                 },
@@ -136,20 +177,50 @@ fn forward(handle: &ReactorHandle<Fanout>, event: BusEvent<ConnId>) {
     }
 }
 
+/// Where a message published by a fan-out instance comes from.
+struct Origin {
+    instance: u64,
+    sender: u64,
+    /// Microseconds since the Unix epoch, by the publisher's clock.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    published: u64,
+}
+
 /// The origin of a payload published by a fan-out instance, and its text;
 /// a payload from anyone else (`redis-cli PUBLISH`) is all text.
-fn split_origin(payload: &[u8]) -> (Option<(u64, u64)>, &[u8]) {
+fn split_origin(payload: &[u8]) -> (Option<Origin>, &[u8]) {
     let hex = |bytes: &[u8]| {
         std::str::from_utf8(bytes)
             .ok()
             .and_then(|s| u64::from_str_radix(s, 16).ok())
     };
-    if payload.len() >= HEADER && payload[16] == b'/' && payload[HEADER - 1] == b' ' {
-        if let (Some(instance), Some(sender)) = (hex(&payload[..16]), hex(&payload[17..33])) {
-            return (Some((instance, sender)), &payload[HEADER..]);
+    let framed = payload.len() >= HEADER
+        && payload[16] == b'/'
+        && payload[33] == b'/'
+        && payload[HEADER - 1] == b' ';
+    if framed {
+        let fields = (
+            hex(&payload[..16]),
+            hex(&payload[17..33]),
+            hex(&payload[34..50]),
+        );
+        if let (Some(instance), Some(sender), Some(published)) = fields {
+            let origin = Origin {
+                instance,
+                sender,
+                published,
+            };
+            return (Some(origin), &payload[HEADER..]);
         }
     }
     (None, payload)
+}
+
+/// Now, in microseconds since the Unix epoch.
+fn micros() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// A random id for this process: another instance (this box or another)

@@ -256,7 +256,8 @@ fn two_workers_on_one_port_are_two_subscribers() {
 }
 
 /// `--metrics`: the example's `/metrics` has the reactor's series and the
-/// bus's, counting a publish and its message (scraped within 5 s).
+/// bus's, counting a publish and its message, and the message's time from
+/// publish to hand-over (scraped within 5 s).
 #[test]
 fn metrics_count_the_bus_traffic() {
     let Some(redis) = Redis::start() else { return };
@@ -279,4 +280,6 @@ fn metrics_count_the_bus_traffic() {
     assert_eq!(metrics.value("vigil_bus_up", &[]), 1.0);
     assert_eq!(metrics.value("vigil_bus_messages_out_total", &[]), 1.0);
     assert_eq!(metrics.value("vigil_connections_open", &[]), 1.0);
+    // The one message, from its publish to its hand-over here.
+    assert_eq!(metrics.value("vigil_bus_handover_seconds_count", &[]), 1.0);
 }
