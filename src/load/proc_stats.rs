@@ -64,11 +64,17 @@ pub fn sample(pid: u32) -> Option<Sample> {
 /// together); `None` if it is gone or the kernel has no schedstat.
 pub fn cpu_ns(pid: u32) -> Option<u64> {
     let mut total = 0;
-    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let stat = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        // A thread that exited since the listing is gone, with its time.
+        total += schedstat_ns(&task.path().join("schedstat")).unwrap_or(0);
     }
     Some(total)
+}
+
+/// The CPU time in a `schedstat` file (its first field, nanoseconds).
+fn schedstat_ns(path: &std::path::Path) -> Option<u64> {
+    let stat = fs::read_to_string(path).ok()?;
+    stat.split_whitespace().next()?.parse().ok()
 }
 
 impl Sample {
@@ -156,10 +162,14 @@ mod tests {
 
     #[test]
     fn counts_its_own_cpu_exactly() {
-        let before = cpu_ns(std::process::id()).expect("own schedstat");
+        // This thread's own: the test harness's other threads come and go
+        // (and take their time with them from the process's sum).
+        let own = std::path::Path::new("/proc/thread-self/schedstat");
+        assert!(cpu_ns(std::process::id()).is_some(), "own task list");
+        let before = schedstat_ns(own).expect("own schedstat");
         let spin = std::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(20) {}
-        let after = cpu_ns(std::process::id()).expect("own schedstat");
+        let after = schedstat_ns(own).expect("own schedstat");
         // Counted to the nanosecond: grows over any spin, where stat's
         // 10 ms ticks may not (no bound on the amount: the machine may be
         // busy and take the CPU away).
