@@ -60,6 +60,18 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    /// Bucket bounds for durations under a second, in nanoseconds (100 µs
+    /// to 1 s in 1-2.5-5 steps), as the reactor's reap lateness and the
+    /// bus's publish time use: with a scale of `1e-9`, a histogram in
+    /// seconds.
+    ///
+    /// ```
+    /// let mut h = vigil::Histogram::new(vigil::Histogram::SUB_SECOND_NS, 1e-9);
+    /// h.observe(2_000_000); // 2 ms
+    /// assert_eq!(h.count(), 1);
+    /// ```
+    pub const SUB_SECOND_NS: &'static [u64] = &SUB_SECOND_BOUNDS_NS;
+
     /// An empty histogram with these upper bounds (inclusive, ascending), whose
     /// values are multiplied by `scale` when exposed (`1e-9` for
     /// nanoseconds exposed as seconds).

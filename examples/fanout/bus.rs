@@ -38,24 +38,6 @@ const RETRY: Duration = Duration::from_millis(1);
 /// Unix epoch, this box's clock), a space.
 const HEADER: usize = 16 + 1 + 16 + 1 + 16 + 1;
 
-/// Buckets of the hand-over time, in nanoseconds: 100 µs to 1 s.
-#[cfg(feature = "metrics")]
-static HANDOVER_BOUNDS_NS: [u64; 13] = [
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_500_000,
-    5_000_000,
-    10_000_000,
-    25_000_000,
-    50_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-];
-
 /// This instance's bus, and what it needs to publish.
 pub struct BusLink {
     bus: Bus<ConnId>,
@@ -82,7 +64,7 @@ impl BusLink {
             channel,
             instance: instance_id(),
             #[cfg(feature = "metrics")]
-            handover: vigil::Histogram::new(&HANDOVER_BOUNDS_NS, 1e-9),
+            handover: vigil::Histogram::new(vigil::Histogram::SUB_SECOND_NS, 1e-9),
         })
     }
 
